@@ -301,6 +301,35 @@ def test_page_examples(path, feature):
 
 
 # --------------------------------------------------------------------------
+# The docstrings' examples: the API reference page shows them.
+
+
+def _docstring_doctests():
+    import pkgutil
+
+    import numbavmap
+
+    finder = doctest.DocTestFinder(exclude_empty=True)
+    tests = []
+    for info in pkgutil.walk_packages(numbavmap.__path__, "numbavmap."):
+        if info.name.rsplit(".", 1)[-1] == "__main__":  # importing it runs the demo
+            continue
+        module = importlib.import_module(info.name)
+        tests.extend(t for t in finder.find(module) if t.examples)
+    tests.extend(t for t in finder.find(numbavmap) if t.examples)
+    return sorted(tests, key=lambda t: t.name)
+
+
+@pytest.mark.parametrize("test", _docstring_doctests(), ids=lambda t: t.name)
+def test_docstring_examples(test):
+    out = []
+    runner = doctest.DocTestRunner(optionflags=OPTIONFLAGS)
+    result = runner.run(test, out=out.append, clear_globs=False)
+    if result.failed:
+        pytest.fail("".join(out), pytrace=False)
+
+
+# --------------------------------------------------------------------------
 # The rules that keep every example runnable.
 
 
