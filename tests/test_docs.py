@@ -69,18 +69,6 @@ def _probe_call(make):
 
 
 @functools.cache
-def _has_pytrees() -> bool:
-    def make():
-        from numbavmap import vmap
-
-        xs = np.arange(4.0).reshape(2, 2)
-        out = vmap(lambda p: p[0] + p[1], parallel=False)((xs, xs))
-        assert np.array_equal(out, xs + xs)
-
-    return _probe_call(make)
-
-
-@functools.cache
 def _has_nested() -> bool:
     def make():
         from numbavmap import vmap
@@ -129,24 +117,11 @@ def _has_partial() -> bool:
 
 
 @functools.cache
-def _has_testing_helper() -> bool:
-    try:
-        mod = importlib.import_module("numbavmap.testing")
-    except ImportError:
-        return False
-    return hasattr(mod, "assert_vmap_matches_loop")
-
-
-@functools.cache
 def _has_module(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
 FEATURES = {
-    "pytrees": (
-        _has_pytrees,
-        "numbavmap does not accept containers (tuple / list / namedtuple arguments) yet",
-    ),
     "nested": (
         _has_nested,
         "numbavmap cannot vmap a vmapped function (nested vmap) yet",
@@ -158,10 +133,6 @@ FEATURES = {
     "partial": (
         _has_partial,
         "vmap of a functools.partial object is not supported yet",
-    ),
-    "testing": (
-        _has_testing_helper,
-        "numbavmap.testing.assert_vmap_matches_loop does not exist yet",
     ),
     "jax": (
         functools.partial(_has_module, "jax"),
