@@ -82,7 +82,10 @@ class IfImportable(SphinxDirective):
         except ImportError:
             note = nodes.note()
             note += nodes.paragraph(
-                "", "", nodes.literal(name, name), nodes.Text(" is not in this version of numbavmap.")
+                "",
+                "",
+                nodes.literal(name, name),
+                nodes.Text(" is not in this version of numbavmap."),
             )
             return [note]
         container = nodes.container()
