@@ -53,6 +53,20 @@ PAGES_WITHOUT_EXAMPLES = {
 
 OPTIONFLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
+# NumPy's default print options, whatever another test may have set.
+NUMPY_PRINT_DEFAULTS = dict(
+    precision=8,
+    threshold=1000,
+    edgeitems=3,
+    linewidth=75,
+    suppress=False,
+    nanstr="nan",
+    infstr="inf",
+    sign="-",
+    floatmode="maxprec",
+    legacy=False,
+)
+
 
 # --------------------------------------------------------------------------
 # Features that pages may need before numbavmap has them. Each probe is cheap
@@ -261,7 +275,7 @@ def test_page_examples(path, feature):
     assert test.examples, f"{_page_id(path)}: every example needs a missing feature"
     out = []
     runner = doctest.DocTestRunner(optionflags=OPTIONFLAGS)
-    with np.printoptions(legacy=False):
+    with np.printoptions(**NUMPY_PRINT_DEFAULTS):
         result = runner.run(test, out=out.append, clear_globs=True)
     if result.failed:
         pytest.fail(
@@ -295,7 +309,9 @@ def _docstring_doctests():
 def test_docstring_examples(test):
     out = []
     runner = doctest.DocTestRunner(optionflags=OPTIONFLAGS)
-    result = runner.run(test, out=out.append, clear_globs=False)
+    test.globs = dict(test.globs)  # a fresh copy: a rerun starts from the module's globals
+    with np.printoptions(**NUMPY_PRINT_DEFAULTS):
+        result = runner.run(test, out=out.append, clear_globs=False)
     if result.failed:
         pytest.fail("".join(out), pytrace=False)
 
