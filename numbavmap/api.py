@@ -56,6 +56,11 @@ class VmappedFunction:
                  fastmath=False, cache=False, target="cpu"):
         if not callable(fun):
             raise TypeError(f"vmap expects a function, got {type(fun).__name__}")
+        if isinstance(fun, functools.partial):
+            raise TypeError(
+                "vmap needs a plain Python function, not functools.partial: Numba compiles "
+                "the function's code; write a def (or lambda) that passes the fixed arguments"
+            )
         if isinstance(in_axes, list):
             in_axes = tuple(in_axes)
         self.py_func = fun.py_func if isinstance(fun, Dispatcher) else fun
@@ -136,7 +141,7 @@ class VmappedFunction:
 
     def inspect_kernel(self, *args, **kwargs) -> str:
         """The generated kernel source that a call with these arguments would run."""
-        return self._specialization(self._bind(args, kwargs)).source()
+        return self._specialization(self._bind(args, kwargs), count_hit=False).source()
 
     def _error_prefix(self) -> str:
         return f"vmap({self.__name__}, in_axes={self.in_axes!r}, out_axes={self.out_axes!r})"
@@ -159,10 +164,10 @@ class VmappedFunction:
             calls.append(inner._bind(args, kwargs))
         return calls
 
-    def _specialization(self, call) -> Specialization:
+    def _specialization(self, call, count_hit: bool = True) -> Specialization:
         spec = self._specializations.get(call.key)
         if spec is not None:
-            self._counts["hits"] += 1
+            self._counts["hits"] += count_hit
             return spec
         calls = self._bind_levels(call)
         compiled_before = self._compiled_count()

@@ -31,12 +31,12 @@ function as it is: ``fuse`` returns None and the kernel calls it.
 from __future__ import annotations
 
 import ast
-import inspect
-import textwrap
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+
+from . import source
 
 #: Elementwise NumPy functions, emitted as the same call on scalars.
 UFUNCS = frozenset(
@@ -345,21 +345,6 @@ def _ufunc_kind(name: str, args) -> str:
     return "c" if widest == "c" else "f"
 
 
-def function_body(py_func):
-    """The ``ast`` statements of ``py_func``'s body, or None if its source is unavailable."""
-    try:
-        source = textwrap.dedent(inspect.getsource(py_func))
-        tree = ast.parse(source)
-    except (OSError, TypeError, SyntaxError, IndentationError):
-        return None
-    if not tree.body or not isinstance(tree.body[0], ast.FunctionDef):
-        return None
-    definition = tree.body[0]
-    if definition.name != py_func.__name__:
-        return None
-    return definition
-
-
 def fuse(py_func, operands: dict, targets: list, taken: set) -> list[str] | None:
     """Fused per-example body lines, or None when ``py_func`` is outside the subset.
 
@@ -367,7 +352,7 @@ def fuse(py_func, operands: dict, targets: list, taken: set) -> list[str] | None
     lists the output leaves in result order; ``taken`` holds names the body
     must not assign.
     """
-    definition = function_body(py_func)
+    definition = source.definition(py_func)
     if definition is None:
         return None
     params = definition.args
