@@ -48,7 +48,6 @@ DOCS = ROOT / "docs"
 PAGES_WITHOUT_EXAMPLES = {
     "user-guide/index.md",  # a table of contents
     "api.md",  # generated from docstrings
-    "performance.md",  # numbers from the benchmark run, and shell commands
 }
 
 OPTIONFLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
@@ -83,22 +82,6 @@ def _probe_call(make):
 
 
 @functools.cache
-def _has_nested() -> bool:
-    def make():
-        from numbavmap import vmap
-
-        def f(x, y):
-            return x * y
-
-        inner = vmap(f, in_axes=(None, 0), parallel=False)
-        outer = vmap(inner, in_axes=(0, None), parallel=False)
-        a, b = np.arange(2.0), np.arange(3.0)
-        assert np.array_equal(outer(a, b), np.multiply.outer(a, b))
-
-    return _probe_call(make)
-
-
-@functools.cache
 def _has_njit_call() -> bool:
     def make():
         import numba
@@ -117,36 +100,14 @@ def _has_njit_call() -> bool:
 
 
 @functools.cache
-def _has_partial() -> bool:
-    def make():
-        from numbavmap import vmap
-
-        def f(x, c):
-            return x * c
-
-        out = vmap(functools.partial(f, c=2.0), parallel=False)(np.ones(2))
-        assert np.array_equal(out, np.full(2, 2.0))
-
-    return _probe_call(make)
-
-
-@functools.cache
 def _has_module(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
 FEATURES = {
-    "nested": (
-        _has_nested,
-        "numbavmap cannot vmap a vmapped function (nested vmap) yet",
-    ),
     "njit-call": (
         _has_njit_call,
         "a vmapped function cannot be called from @numba.njit code yet",
-    ),
-    "partial": (
-        _has_partial,
-        "vmap of a functools.partial object is not supported yet",
     ),
     "jax": (
         functools.partial(_has_module, "jax"),
