@@ -14,9 +14,11 @@ import hashlib
 import inspect
 from collections import namedtuple
 
+from numba.core import types
 from numba.core.dispatcher import Dispatcher
+from numba.extending import typeof_impl
 
-from . import example_function
+from . import example_function, jit_call
 from .calls import bind_call
 from .execute import CallPlan, plan_key
 from .loader import load_module
@@ -115,6 +117,11 @@ class VmappedFunction:
         where = f"{function.__module__}.{function.__qualname__}"
         return hashlib.sha256(f"{where}\0{text}".encode()).hexdigest()
 
+    @functools.cached_property
+    def jit_entry(self):
+        """The Numba dispatcher Numba calls when compiled code calls this function."""
+        return jit_call.jit_entry(self)
+
     def cache_info(self) -> CacheInfo:
         """``(traces, compilations, hits, currsize)`` of the specialization cache."""
         return CacheInfo(currsize=len(self._specializations), **self._counts)
@@ -194,6 +201,12 @@ class VmappedFunction:
     def _compiled_count(self) -> int:
         dispatchers = [self._per_example] if self._per_example is not None else []
         return sum(_compiled(d) for d in dispatchers + list(self._kernels.values()))
+
+
+@typeof_impl.register(VmappedFunction)
+def _typeof_vmapped(value, context):
+    """Compiled code sees a VmappedFunction as the dispatcher of its entry function."""
+    return types.Dispatcher(value.jit_entry)
 
 
 def _compiled(dispatcher) -> int:

@@ -43,7 +43,8 @@ def _numba_type(value):
     return numba.typeof(kernel_value(value))
 
 
-def _identifier(name: str, taken: set) -> str:
+def identifier(name: str, taken: set) -> str:
+    """A valid, unused Python name for ``name`` that no generated code uses."""
     base = "".join(ch if ch.isalnum() else "_" for ch in name).strip("_") or "arg"
     candidate = base if not base[0].isdigit() else f"arg_{base}"
     while (candidate in taken or candidate in _RESERVED or keyword.iskeyword(candidate)
@@ -155,8 +156,8 @@ class Specialization:
         dtypes = result_dtypes(vmapped.per_example, vmapped.innermost, call, in_axes,
                                out_tree, [len(s) for s in shapes])
         taken: set = set()
-        function = _identifier(vmapped.innermost.__name__, taken)
-        args = tuple(KernelArg(_identifier(name, taken), np.ndim(value), axes)
+        function = identifier(vmapped.innermost.__name__, taken)
+        args = tuple(KernelArg(identifier(name, taken), np.ndim(value), axes)
                      for name, value, axes in zip(call.names, call.leaves, in_axes))
         outputs = tuple(KernelOutput(f"out_{k}", path, len(shape), position)
                         for k, (path, shape, position)
