@@ -68,35 +68,9 @@ NUMPY_PRINT_DEFAULTS = dict(
 
 
 # --------------------------------------------------------------------------
-# Features that pages may need before numbavmap has them. Each probe is cheap
-# when the feature is missing (the call fails before compiling) and is run at
-# most once per session.
-
-
-def _probe_call(make):
-    try:
-        make()
-    except Exception:  # noqa: BLE001 - any failure means "not there yet"
-        return False
-    return True
-
-
-@functools.cache
-def _has_njit_call() -> bool:
-    def make():
-        import numba
-
-        from numbavmap import vmap
-
-        g = vmap(lambda x: x + 1.0, parallel=False)
-
-        @numba.njit
-        def h(xs):
-            return g(xs)
-
-        assert np.array_equal(h(np.zeros(2)), np.ones(2))
-
-    return _probe_call(make)
+# Features that pages may need: optional dependencies, and (while one is
+# being built) numbavmap features that are not there yet. Each probe must be
+# cheap when the feature is missing; it runs at most once per session.
 
 
 @functools.cache
@@ -105,10 +79,6 @@ def _has_module(name: str) -> bool:
 
 
 FEATURES = {
-    "njit-call": (
-        _has_njit_call,
-        "a vmapped function cannot be called from @numba.njit code yet",
-    ),
     "jax": (
         functools.partial(_has_module, "jax"),
         "jax is not installed (pip install 'numbavmap[jax]')",
