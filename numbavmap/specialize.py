@@ -33,9 +33,9 @@ _INTERNAL = re.compile(r"(i|j|n|value_|out_)[0-9]+")
 
 def kernel_value(value):
     """What the kernel receives for a leaf: arrays as read-only views, scalars as is."""
-    if isinstance(value, np.ndarray) and value.flags.writeable:
-        value = value.view()
-        value.flags.writeable = False
+    if isinstance(value, np.ndarray):
+        value = value.view(np.ndarray)
+        value.setflags(write=False)
     return value
 
 
