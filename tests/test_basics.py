@@ -32,7 +32,8 @@ def test_four_spellings_agree():
     def decorated_factory(v):
         return np.sum(v**2)
 
-    for f in (SUM, vmap(sum_of_squares, in_axes=(0,), parallel=False), decorated, decorated_factory):
+    tuple_spec = vmap(sum_of_squares, in_axes=(0,), parallel=False)
+    for f in (SUM, tuple_spec, decorated, decorated_factory):
         assert isinstance(f, VmappedFunction)
         assert_trees_close(f(batch), expected)
 
