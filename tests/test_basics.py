@@ -48,6 +48,7 @@ def test_wraps_the_function():
 
 def test_list_in_axes_is_a_tuple():
     f = vmap(scale_and_total, in_axes=[1, None], out_axes=(0, -1), parallel=False)
+    assert f.in_axes == [1, None]  # kept as given
     x, c = np.arange(15.0).reshape(3, 5), np.arange(3.0)
     assert_trees_close(f(x, c), SCALE(x, c))
 
