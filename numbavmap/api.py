@@ -63,8 +63,6 @@ class VmappedFunction:
                 "vmap needs a plain Python function, not functools.partial: Numba compiles "
                 "the function's code; write a def (or lambda) that passes the fixed arguments"
             )
-        if isinstance(in_axes, list):
-            in_axes = tuple(in_axes)
         self.py_func = fun.py_func if isinstance(fun, Dispatcher) else fun
         self.in_axes = in_axes
         self.out_axes = out_axes

@@ -31,8 +31,8 @@ function as it is: ``fuse`` returns None and the kernel calls it.
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -216,6 +216,9 @@ class _Fuser:
                 return self.reduce("dot", [self.expr(node.left), self.expr(node.right)])
             raise Unsupported("operator")
         left, right = self.expr(node.left), self.expr(node.right)
+        if (symbol == "**" and isinstance(node.right, ast.Constant) and node.right.value == 2
+                and left.kind != "b"):
+            return self.elementwise([left], lambda e: f"({e[0]} * {e[0]})", left.kind)
         booleans = "b" in (left.kind, right.kind)
         if booleans and not (symbol in _LOGICAL and left.kind == right.kind == "b"):
             raise Unsupported("arithmetic on booleans")

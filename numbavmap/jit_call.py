@@ -11,7 +11,7 @@ the stacked result::
         v, = args
         n = v.shape[0]
         if n == 0:
-            raise ValueError("vmap(sum_of_squares) called from compiled code needs at least one example")
+            raise ValueError("vmap(sum_of_squares) called from compiled code needs ...")
         first = sum_of_squares(v[0])
         out_0 = np.empty((n,), np.float64)
         status = np.zeros(n, np.uint8)
@@ -32,11 +32,18 @@ from numba.core import types
 from numba.extending import overload
 
 from . import example_function
-from .kernel import CallArg, KernelArg, KernelDescription, KernelOutput, generate_source
+from .kernel import (
+    CallArg,
+    KernelArg,
+    KernelDescription,
+    KernelOutput,
+    generate_source,
+    tree_expression,
+)
 from .loader import load_module
 from .specialize import identifier
 from .specs import normalize_in_axis, normalize_out_axis, prefix_axes, split_in_axes
-from .trees import LEAF, TreeDef, leaf_paths
+from .trees import LEAF, TreeDef, leaf_paths, namedtuple_classes
 
 
 def _numba_tree(numba_type) -> TreeDef:
@@ -134,8 +141,8 @@ def wrapper_source(vmapped, arg_types) -> tuple:
               f"    if {description.kernel_name}({', '.join(names + out_names)}, status{flag}):",
               f"        raise ValueError(\"{label}: an example raised or returned another "
               "shape\")",
-              f"    return {_result_expression(tree, iter(out_names))}"]
-    return "\n".join(lines) + "\n", description, f"{function}_call", _classes(tree)
+              f"    return {tree_expression(tree, iter(out_names))}"]
+    return "\n".join(lines) + "\n", description, f"{function}_call", namedtuple_classes([tree])
 
 
 def _first_call(description: KernelDescription) -> str:
@@ -145,22 +152,6 @@ def _first_call(description: KernelDescription) -> str:
         parts.append(arg.name if axis is None
                      else f"{arg.name}[{', '.join([':'] * axis + ['0'])}]")
     return f"{description.function}({', '.join(parts)})"
-
-
-def _result_expression(tree: TreeDef, names) -> str:
-    if tree.is_leaf:
-        return next(names)
-    parts = [_result_expression(child, names) for child in tree.children]
-    if tree.kind == "namedtuple":
-        return f"{tree.cls.__name__}({', '.join(parts)})"
-    return f"({parts[0]},)" if len(parts) == 1 else f"({', '.join(parts)})"
-
-
-def _classes(tree: TreeDef) -> dict:
-    found = {tree.cls.__name__: tree.cls} if tree.kind == "namedtuple" else {}
-    for child in tree.children:
-        found.update(_classes(child))
-    return found
 
 
 def jit_entry(vmapped):

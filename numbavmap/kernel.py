@@ -144,10 +144,11 @@ class KernelDescription:
         return [f"n{level}" for level in range(1, self.levels)]
 
 
-def _tree_expression(tree: TreeDef, leaves) -> str:
+def tree_expression(tree: TreeDef, leaves) -> str:
+    """Source building ``tree`` from ``leaves`` (expressions, consumed in order)."""
     if tree.is_leaf:
         return next(leaves)
-    parts = [_tree_expression(child, leaves) for child in tree.children]
+    parts = [tree_expression(child, leaves) for child in tree.children]
     if tree.kind == "namedtuple":
         return f"{tree.cls.__name__}({', '.join(parts)})"
     return f"({parts[0]},)" if len(parts) == 1 else f"({', '.join(parts)})"
@@ -158,7 +159,7 @@ def call_expression(desc: KernelDescription) -> str:
     leaves = iter(arg.element(None) for arg in desc.args)
     parts = []
     for call_arg in desc.call:
-        expression = _tree_expression(call_arg.tree, leaves)
+        expression = tree_expression(call_arg.tree, leaves)
         parts.append(expression if call_arg.keyword is None else f"{call_arg.keyword}={expression}")
     return f"{desc.function}({', '.join(parts)})"
 

@@ -24,7 +24,7 @@ from .fuse import Operand, Target, fuse
 from .kernel import CallArg, KernelArg, KernelDescription, KernelOutput, generate_source
 from .specs import normalize_out_axis, prefix_axes
 from .trace import result_structure
-from .trees import TreeDef, leaf_paths
+from .trees import TreeDef, leaf_paths, namedtuple_classes
 
 _RESERVED = {"i", "status", "parallel", "failures", "result", "njit", "prange", "np",
              "OK", "RAISED", "WRONG_SHAPE"}
@@ -33,9 +33,9 @@ _INTERNAL = re.compile(r"(i|j|n|value_|out_)[0-9]+")
 
 def kernel_value(value):
     """What the kernel receives for a leaf: arrays as read-only views, scalars as is."""
-    if isinstance(value, np.ndarray) and value.flags.writeable:
-        value = value.view()
-        value.flags.writeable = False
+    if isinstance(value, np.ndarray):
+        value = value.view(np.ndarray)
+        value.setflags(write=False)
     return value
 
 
@@ -69,17 +69,6 @@ def _dtype_and_ndim(numba_type) -> tuple[np.dtype, int]:
     if isinstance(numba_type, types.Array):
         return as_dtype(numba_type.dtype), numba_type.ndim
     return as_dtype(numba_type), 0
-
-
-def _namedtuple_classes(trees) -> dict:
-    classes = {}
-    stack = list(trees)
-    while stack:
-        tree = stack.pop()
-        if tree.kind == "namedtuple":
-            classes[tree.cls.__name__] = tree.cls
-        stack.extend(tree.children)
-    return classes
 
 
 def _compose_in_axes(calls: list) -> list[tuple]:
@@ -162,7 +151,7 @@ class Specialization:
         outputs = tuple(KernelOutput(f"out_{k}", path, len(shape), position)
                         for k, (path, shape, position)
                         in enumerate(zip(leaf_paths(out_tree), shapes, positions)))
-        classes = _namedtuple_classes(call.trees)
+        classes = namedtuple_classes(call.trees)
         body = _fused_body(vmapped.innermost, call, args, outputs, shapes)
         description = KernelDescription(
             function=function,

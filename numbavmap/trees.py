@@ -113,3 +113,15 @@ def leaf_paths(tree: TreeDef, prefix: tuple[int, ...] = ()) -> list[tuple[int, .
     for index, child in enumerate(tree.children):
         paths.extend(leaf_paths(child, prefix + (index,)))
     return paths
+
+
+def namedtuple_classes(trees) -> dict:
+    """``{name: class}`` of every namedtuple node in ``trees``."""
+    classes = {}
+    stack = list(trees)
+    while stack:
+        tree = stack.pop()
+        if tree.kind == "namedtuple":
+            classes[tree.cls.__name__] = tree.cls
+        stack.extend(tree.children)
+    return classes

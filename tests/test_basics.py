@@ -32,7 +32,8 @@ def test_four_spellings_agree():
     def decorated_factory(v):
         return np.sum(v**2)
 
-    for f in (SUM, vmap(sum_of_squares, in_axes=(0,), parallel=False), decorated, decorated_factory):
+    tuple_spec = vmap(sum_of_squares, in_axes=(0,), parallel=False)
+    for f in (SUM, tuple_spec, decorated, decorated_factory):
         assert isinstance(f, VmappedFunction)
         assert_trees_close(f(batch), expected)
 
@@ -47,6 +48,7 @@ def test_wraps_the_function():
 
 def test_list_in_axes_is_a_tuple():
     f = vmap(scale_and_total, in_axes=[1, None], out_axes=(0, -1), parallel=False)
+    assert f.in_axes == [1, None]  # kept as given
     x, c = np.arange(15.0).reshape(3, 5), np.arange(3.0)
     assert_trees_close(f(x, c), SCALE(x, c))
 

@@ -94,7 +94,8 @@ def trees(draw, depth=2):
 
 def _leaf_paths(value, prefix=""):
     if isinstance(value, (tuple, list)):
-        return [path for k, child in enumerate(value) for path in _leaf_paths(child, f"{prefix}[{k}]")]
+        return [path for k, child in enumerate(value)
+                for path in _leaf_paths(child, f"{prefix}[{k}]")]
     return [prefix]
 
 

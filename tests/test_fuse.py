@@ -1,6 +1,7 @@
 """Fusing NumPy-style per-example code: same results, no per-example allocation."""
 
 import linecache
+
 import numpy as np
 import pytest
 from hypothesis import given, reject, settings
@@ -100,13 +101,13 @@ def expressions(draw, depth=3):
         return draw(st.sampled_from(BINARY)).format(draw(expressions(depth - 1)),
                                                     draw(expressions(depth - 1)))
     return "({} + s)".format(draw(st.sampled_from(REDUCE)).format(
-        "(a + {})".format(draw(expressions(depth - 1)))))
+        f"(a + {draw(expressions(depth - 1))})"))
 
 
 @st.composite
 def functions(draw):
     array_expr = draw(expressions())
-    scalar_expr = draw(st.sampled_from(REDUCE)).format("(a + {})".format(draw(expressions(2))))
+    scalar_expr = draw(st.sampled_from(REDUCE)).format(f"(a + {draw(expressions(2))})")
     source = (f"def f(a, b, s):\n    t = {array_expr}\n    r = {scalar_expr}\n"
               f"    return t * 1.0 + a * 0.0, r\n")
     namespace = {"np": np}
