@@ -1,0 +1,238 @@
+"""The ``vmap`` decorator and ``VmappedFunction``: the call path.
+
+A call runs four steps, each in its own module:
+``calls.bind_call`` (flatten and check the arguments against ``in_axes``),
+``Specialization.build`` (trace, type, describe the kernel; once per key),
+kernel generation and loading (once per kernel source), ``execute.run``
+(allocate, run, check, restack).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+from collections import namedtuple
+
+from numba.core.dispatcher import Dispatcher
+
+from . import example_function
+from .calls import bind_call
+from .execute import run
+from .loader import load_module
+from .specialize import Specialization, result_dtypes
+from .specs import normalize_spec
+
+CacheInfo = namedtuple("CacheInfo", ["traces", "compilations", "hits", "currsize"])
+CacheInfo.__doc__ = """Counters of a ``VmappedFunction``'s specialization cache.
+
+traces: Python traces run (one per new specialization);
+compilations: Numba compilations (per-example function and kernels; loads
+from the on-disk cache do not count); hits: calls that found their
+specialization; currsize: specializations held.
+"""
+
+#: Below this much work (examples x elements per example) ``parallel="auto"``
+#: runs the serial loop: starting the thread pool costs more than it saves.
+PARALLEL_THRESHOLD = 2**15
+
+_PARALLEL_CHOICES = ("auto", True, False)
+
+
+class VmappedFunction:
+    """A per-example function mapped over a batch axis; see :func:`vmap`.
+
+    Calling it runs the compiled kernel. Attributes: ``py_func`` (the
+    per-example function), ``in_axes`` and ``out_axes`` (as given), and the
+    methods :meth:`cache_info` and :meth:`inspect_kernel`.
+    """
+
+    def __init__(self, fun, in_axes=0, out_axes=0, *, axis_size=None, parallel="auto",
+                 fastmath=False, cache=False, target="cpu"):
+        if not callable(fun):
+            raise TypeError(f"vmap expects a function, got {type(fun).__name__}")
+        if isinstance(in_axes, list):
+            in_axes = tuple(in_axes)
+        self.py_func = fun.py_func if isinstance(fun, Dispatcher) else fun
+        self.in_axes = in_axes
+        self.out_axes = out_axes
+        self.in_axes_spec = normalize_spec(in_axes, "in_axes")
+        self.out_axes_spec = normalize_spec(out_axes, "out_axes")
+        if axis_size is not None and (isinstance(axis_size, bool) or int(axis_size) != axis_size
+                                      or axis_size < 0):
+            raise ValueError(f"axis_size must be a non-negative int or None, got {axis_size!r}")
+        self.axis_size = None if axis_size is None else int(axis_size)
+        if parallel not in _PARALLEL_CHOICES or parallel == 1 and parallel is not True:
+            raise ValueError(f"parallel must be 'auto', True or False, got {parallel!r}")
+        if target != "cpu":
+            raise ValueError(f"target={target!r} is not supported yet; use target='cpu'")
+        self.parallel = parallel
+        self.fastmath = bool(fastmath)
+        self.cache = bool(cache)
+        self.target = target
+        functools.update_wrapper(self, self.py_func)
+        self._param_names = None
+        self._per_example = None
+        self._specializations: dict = {}
+        self._kernels: dict = {}
+        self._counts = {"traces": 0, "compilations": 0, "hits": 0}
+
+    def __repr__(self) -> str:
+        return (f"<VmappedFunction {self.__name__} in_axes={self.in_axes!r} "
+                f"out_axes={self.out_axes!r}>")
+
+    @property
+    def per_example(self):
+        """The Numba dispatcher of the per-example function (``print`` silenced)."""
+        if self._per_example is None:
+            self._per_example = example_function.compile_per_example(
+                self.py_func, fastmath=self.fastmath, cache=self.cache)
+        return self._per_example
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """Identifies the per-example function's code, for on-disk kernel names."""
+        try:
+            text = inspect.getsource(self.py_func)
+        except (OSError, TypeError):
+            text = repr(self.py_func.__code__.co_code)
+        where = f"{self.py_func.__module__}.{self.py_func.__qualname__}"
+        return hashlib.sha256(f"{where}\0{text}".encode()).hexdigest()
+
+    def cache_info(self) -> CacheInfo:
+        """``(traces, compilations, hits, currsize)`` of the specialization cache."""
+        return CacheInfo(currsize=len(self._specializations), **self._counts)
+
+    def __call__(self, *args, **kwargs):
+        call = self._bind(args, kwargs)
+        spec = self._specialization(call)
+        parallel = self.parallel
+        if parallel == "auto":
+            parallel = call.size * spec.work >= PARALLEL_THRESHOLD
+        if spec.kernel is None and call.size:
+            spec.kernel = self._kernel(spec)
+        return run(spec, call, parallel)
+
+    def inspect_kernel(self, *args, **kwargs) -> str:
+        """The generated kernel source that a call with these arguments would run."""
+        return self._specialization(self._bind(args, kwargs)).source()
+
+    def _error_prefix(self) -> str:
+        return f"vmap({self.__name__}, in_axes={self.in_axes!r}, out_axes={self.out_axes!r})"
+
+    def _bind(self, args, kwargs):
+        if self._param_names is None or len(self._param_names) != len(args):
+            self._param_names = example_function.signature_names(self.py_func, len(args))
+        try:
+            return bind_call(args, kwargs, self.in_axes_spec, self._param_names, self.axis_size)
+        except (ValueError, TypeError) as exc:
+            raise type(exc)(f"{self._error_prefix()}: {exc}") from None
+
+    def _specialization(self, call) -> Specialization:
+        spec = self._specializations.get(call.key)
+        if spec is not None:
+            self._counts["hits"] += 1
+            return spec
+        compiled_before = self._compiled_count()
+        self._counts["traces"] += 1
+        try:
+            spec = Specialization.build(self, call)
+        except example_function.CompileError:
+            raise
+        except (ValueError, TypeError) as exc:
+            raise type(exc)(f"{self._error_prefix()}: {exc}") from None
+        self._counts["compilations"] += self._compiled_count() - compiled_before
+        self._specializations[call.key] = spec
+        return spec
+
+    def result_dtypes(self, call, out_tree, ranks):
+        """Numba's dtype for each output leaf of ``call`` (compiles the per-example function)."""
+        return result_dtypes(self.per_example, self.py_func, call, out_tree, ranks)
+
+    def _kernel(self, spec: Specialization):
+        source = spec.source()
+        kernel = self._kernels.get(source)
+        if kernel is None:
+            module = load_module(source, spec.namespace, self.fingerprint, on_disk=self.cache)
+            kernel = getattr(module, spec.description.kernel_name)
+            kernel = self._kernels[source] = _CountingKernel(kernel, self)
+        return kernel
+
+    def _compiled_count(self) -> int:
+        dispatchers = [self._per_example] if self._per_example is not None else []
+        dispatchers += [k.dispatcher for k in self._kernels.values()]
+        return sum(_compiled(d) for d in dispatchers)
+
+
+def _compiled(dispatcher) -> int:
+    """Signatures Numba compiled (not loaded from its on-disk cache)."""
+    return len(dispatcher.overloads) - sum(dispatcher.stats.cache_hits.values())
+
+
+class _CountingKernel:
+    """Calls a kernel dispatcher; counts its compilations on the VmappedFunction."""
+
+    def __init__(self, dispatcher, owner: VmappedFunction):
+        self.dispatcher = dispatcher
+        self.owner = owner
+
+    def __call__(self, *args):
+        before = _compiled(self.dispatcher)
+        try:
+            failures = self.dispatcher(*args)
+        except Exception as exc:
+            if before == _compiled(self.dispatcher) and len(self.dispatcher.overloads):
+                raise
+            raise example_function.compile_error(self.owner.py_func, exc) from None
+        self.owner._counts["compilations"] += _compiled(self.dispatcher) - before
+        return failures
+
+
+def vmap(fun=None, in_axes=0, out_axes=0, *, axis_size=None, parallel="auto",
+         fastmath=False, cache=False, target="cpu"):
+    """Vectorize a per-example function over a batch axis, compiled by Numba.
+
+    Parameters
+    ----------
+    fun : callable, optional
+        The function for one example, written with NumPy. Omit it to use
+        ``vmap(...)`` as a decorator factory: ``@vmap(in_axes=(0, None))``.
+    in_axes : int, None, or tuple
+        The axis of each positional argument to map over (``None``: pass the
+        whole argument to every example). An int applies to every argument;
+        a tuple has one entry per positional argument, each an int, None or
+        a container spec that is a prefix of that argument's structure.
+        Keyword arguments are always mapped over axis 0.
+    out_axes : int, None, or tuple
+        Where the batch axis goes in each output; ``None`` for an output
+        that does not depend on the batch (returned once).
+    axis_size : int, optional
+        The number of examples when nothing is mapped.
+    parallel : {"auto", True, False}
+        ``prange`` over examples; "auto" runs serially for small batches.
+    fastmath : bool
+        Passed to Numba.
+    cache : bool
+        Keep compiled kernels on disk (Numba's cache rules).
+    target : {"cpu"}
+        Where the kernel runs.
+
+    Returns
+    -------
+    VmappedFunction
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numbavmap import vmap
+    >>> @vmap
+    ... def sum_of_squares(v):
+    ...     return np.sum(v ** 2)
+    >>> sum_of_squares(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    array([ 5., 25.])
+    """
+    options = dict(in_axes=in_axes, out_axes=out_axes, axis_size=axis_size, parallel=parallel,
+                   fastmath=fastmath, cache=cache, target=target)
+    if fun is None:
+        return lambda f: VmappedFunction(f, **options)
+    return VmappedFunction(fun, **options)

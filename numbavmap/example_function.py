@@ -1,0 +1,121 @@
+"""The per-example function as Numba compiles it.
+
+``compile_per_example`` makes the Numba dispatcher the kernel calls: the
+user's function with ``print`` made a no-op (prints happen once, in the
+trace, never once per example). ``result_type`` compiles it for the exact
+argument types the kernel will pass and returns Numba's result type, from
+which the outputs' dtypes come. Numba's failures become ``CompileError``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import operator
+import re
+import types as pytypes
+
+import numba
+from numba.core import errors as numba_errors
+from numba.core import types
+from numba.core.registry import cpu_target
+
+from .errors import CompileError
+
+
+@numba.njit
+def _no_print(*args):
+    """Stands in for ``print`` inside compiled per-example functions."""
+
+
+def source_location(py_func) -> str:
+    """``name (file:line)`` of a Python function, for messages."""
+    code = py_func.__code__
+    return f"{py_func.__name__} ({code.co_filename}:{code.co_firstlineno})"
+
+
+def compile_per_example(py_func, *, fastmath: bool, cache: bool):
+    """A Numba dispatcher for ``py_func`` with ``print`` calls silenced."""
+    silent = pytypes.FunctionType(
+        py_func.__code__,
+        dict(py_func.__globals__, print=_no_print),
+        py_func.__name__,
+        py_func.__defaults__,
+        py_func.__closure__,
+    )
+    silent.__kwdefaults__ = py_func.__kwdefaults__
+    silent.__qualname__ = f"{py_func.__qualname__}__numbavmap"
+    silent.__module__ = py_func.__module__
+    return numba.njit(fastmath=fastmath, cache=cache)(silent)
+
+
+def example_type(value_type, axis: int | None):
+    """Numba's type for one example of an argument of type ``value_type``."""
+    if axis is None:
+        return value_type
+    index = types.Tuple([types.slice2_type] * axis + [types.intp]) if axis else types.intp
+    context = cpu_target.typing_context
+    context.refresh()
+    signature = context.resolve_function_type(operator.getitem, (value_type, index), {})
+    return signature.return_type
+
+
+def tree_type(tree, leaf_types):
+    """Numba's type for a tuple/list/namedtuple tree with the given leaf types."""
+    iterator = iter(leaf_types)
+
+    def build(node):
+        if node.is_leaf:
+            return next(iterator)
+        children = [build(child) for child in node.children]
+        pyclass = node.cls if node.kind == "namedtuple" else tuple
+        return types.BaseTuple.from_types(children, pyclass)
+
+    return build(tree)
+
+
+def result_type(dispatcher, py_func, arg_types: list, kwarg_types: dict):
+    """Compile ``dispatcher`` for these per-example argument types; return its result type."""
+    try:
+        _, _, folded, _ = dispatcher.get_call_template(tuple(arg_types), kwarg_types)
+        return dispatcher.overloads[tuple(folded)].signature.return_type
+    except (numba_errors.NumbaError, numba_errors.UnsupportedError) as exc:
+        raise compile_error(py_func, exc) from None
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def numba_reason(exc: BaseException) -> str:
+    """Numba's message without colour codes or its ``During: ...`` compiler trail."""
+    lines = _ANSI.sub("", str(exc)).strip().splitlines()
+    kept = [line for line in lines if not line.startswith("During:")]
+    return "\n".join(kept).strip()
+
+
+def compile_error(py_func, exc: BaseException) -> CompileError:
+    """A ``CompileError`` naming the function, its file:line and Numba's reason."""
+    hint = ""
+    if "readonly" in str(exc).lower():
+        hint = (
+            "\nnumbavmap passes inputs read-only (inputs are never written to): "
+            "copy an argument before changing it in place."
+        )
+    return CompileError(
+        f"{source_location(py_func)} cannot be compiled by Numba in nopython mode:\n"
+        f"{numba_reason(exc)}{hint}"
+    )
+
+
+def signature_names(py_func, num_positional: int) -> list[str]:
+    """Names for the positional arguments of a call: parameter names, then ``args_k``."""
+    names = []
+    star = None
+    for param in inspect.signature(py_func).parameters.values():
+        if param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
+            names.append(param.name)
+        elif param.kind == param.VAR_POSITIONAL:
+            star = param.name
+    if num_positional > len(names):
+        star = star or "arg"
+        names += [f"{star}_{k}" for k in range(num_positional - len(names))]
+    return names[:num_positional]
