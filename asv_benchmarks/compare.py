@@ -73,9 +73,9 @@ def header(size):
         f"Run: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, one process, "
         f"float64, {mode}; median of {settings['repeat']} samples "
         f"(each at least {settings['sample_time'] * 1000:g} ms of calls).",
-        f"python_loop and np_vectorize run on a sample of examples and are scaled to the "
-        f"whole batch (\"scaled\"). Ratios are time / time of the other implementation "
-        f"(below 1 is faster).",
+        "python_loop and np_vectorize run on a sample of examples and are scaled to the "
+        'whole batch ("scaled"). Ratios are time / time of the other implementation '
+        "(below 1 is faster).",
     ]
 
 
@@ -118,9 +118,8 @@ def run(size, keys):
 def fmt_time(seconds):
     if not isinstance(seconds, float):
         return seconds
-    for unit, factor in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
-        if seconds >= factor:
-            break
+    units = (("s", 1.0), ("ms", 1e-3), ("us", 1e-6))
+    unit, factor = next(((u, f) for u, f in units if seconds >= f), units[-1])
     value = seconds / factor
     return f"{value:.3g} {unit}" if value < 100 else f"{value:.0f} {unit}"
 
@@ -154,7 +153,11 @@ def markdown(size, times, first):
                 f"| {fmt_ratio(seconds, base)} | {fmt_ratio(seconds, jax)} |"
             )
             title = ""
-    lines += ["", "| workload | numbavmap first call (trace + compile + one run) |", "| --- | ---: |"]
+    lines += [
+        "",
+        "| workload | numbavmap first call (trace + compile + one run) |",
+        "| --- | ---: |",
+    ]
     lines += [f"| {key} | {fmt_time(seconds)} |" for key, seconds in first.items()]
     return "\n".join(lines) + "\n"
 
@@ -195,13 +198,22 @@ def bar_chart(times, path, size):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m asv_benchmarks.compare", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m asv_benchmarks.compare",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--quick", action="store_true", help="fewer samples, smaller W5 (< 2 min)")
     parser.add_argument("--png", type=Path, help="save a bar chart here (needs matplotlib)")
     parser.add_argument("--markdown", type=Path, help="save the table here too")
-    parser.add_argument("--workloads", nargs="+", choices=list(wl.WORKLOADS),
-                        default=list(wl.WORKLOADS), metavar="KEY", help="W1 ... W7 (default: all)")
+    parser.add_argument(
+        "--workloads",
+        nargs="+",
+        choices=list(wl.WORKLOADS),
+        default=list(wl.WORKLOADS),
+        metavar="KEY",
+        help="W1 ... W7 (default: all)",
+    )
     args = parser.parse_args(argv)
     size = "quick" if args.quick else "full"
     times, first = run(size, args.workloads)

@@ -67,5 +67,9 @@ def suites_for(key):
     doc = f"{w.describe()}\n\n"
     return tuple(
         type(base.__name__, (base,), {"workload": key, "__doc__": doc + base.__doc__, **extra})
-        for base, extra in [(Compiled, {"params": [w.compiled]}), (PythonLevel, {}), (FirstCall, {})]
+        for base, extra in [
+            (Compiled, {"params": [w.compiled]}),
+            (PythonLevel, {}),
+            (FirstCall, {}),
+        ]
     )

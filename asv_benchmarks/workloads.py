@@ -467,6 +467,7 @@ WORKLOADS = {
     ]
 }
 
+
 def _scipy_cdist(X, Y):
     try:
         from scipy.spatial.distance import cdist
