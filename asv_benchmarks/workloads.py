@@ -16,7 +16,8 @@ guvectorize     ``numba.guvectorize(target="parallel")`` calling ``njit(f)``
 hand            ``@njit(parallel=True)`` ``prange`` kernel calling ``njit(f)``
 hand_loops      the same kernel with ``f`` written as explicit scalar loops,
                 writing array results in place: the practical ceiling
-jax             ``jax.jit(jax.vmap(f))``, float64 on CPU (when jax imports)
+jax             ``jax.jit(jax.vmap(f))``, float64 on CPU (when jax imports); ``f``
+                is the same function with ``np`` bound to ``jax.numpy``
 cdist           ``scipy.spatial.distance.cdist`` (W6 only)
 =============== ==============================================================
 
@@ -30,6 +31,7 @@ from __future__ import annotations
 import functools
 import math
 import time
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -133,19 +135,6 @@ def rows_kernel(f, dtype, parallel=True):
     return kernel
 
 
-def rows_array_kernel(f):
-    """``out[i, :] = f(X[i])``: an array per example, returned by ``f``."""
-
-    @njit(parallel=True)
-    def kernel(X):
-        out = np.empty_like(X)
-        for i in prange(X.shape[0]):
-            out[i, :] = f(X[i])
-        return out
-
-    return kernel
-
-
 def rows_into_kernel(f_into):
     """``f_into(X[i], out[i])``: an array per example, written in place."""
 
@@ -157,6 +146,17 @@ def rows_into_kernel(f_into):
         return out
 
     return kernel
+
+
+def assign_into(f):
+    """``out[:] = f(v)``: a function returning an array per example, as one
+    that writes into its output row (the result is allocated, then copied)."""
+
+    @njit
+    def f_into(v, out):
+        out[:] = f(v)
+
+    return f_into
 
 
 def pairs_kernel(f):
@@ -411,7 +411,7 @@ WORKLOADS = {
             mapped=(True,),
             vmapped=lambda vmap: vmap(normalize),
             numpy=rowwise_normalize,
-            hand=lambda: rows_array_kernel(njit(normalize)),
+            hand=lambda: rows_into_kernel(assign_into(njit(normalize))),
             hand_loops=lambda: rows_into_kernel(normalize_loops_into),
             gufunc=lambda: gufunc_array(njit(normalize)),
             vectorize_signature="(n)->(n)",
@@ -490,16 +490,11 @@ def _jax_functions():
     jax.config.update("jax_platforms", "cpu")
     jnp, lax = jax.numpy, jax.lax
 
-    def sum_of_squares(v):
-        return jnp.sum(v**2)
+    def traced(f):
+        """``f`` itself, its ``np`` bound to ``jax.numpy``: the same source, under JAX."""
+        return types.FunctionType(f.__code__, {**f.__globals__, "np": jnp}, f.__name__)
 
-    def distance(x, y):
-        return jnp.sqrt(jnp.sum((x - y) ** 2))
-
-    def normalize(v):
-        return v / jnp.sqrt(jnp.sum(v * v))
-
-    def escape_count(c):
+    def escape_count(c):  # a Python while loop cannot be traced: lax.while_loop
         def bounded(state):
             z, n = state
             return (n < MAX_ITER) & (z.real * z.real + z.imag * z.imag <= 4.0)
@@ -510,12 +505,13 @@ def _jax_functions():
 
         return lax.while_loop(bounded, step, (jnp.zeros((), c.dtype), 0))[1]
 
+    distance_jax = traced(distance)
     return jax, {
-        "sum_of_squares": jax.vmap(sum_of_squares),
-        "distance": jax.vmap(distance, in_axes=(0, None)),
-        "normalize": jax.vmap(normalize),
+        "sum_of_squares": jax.vmap(traced(sum_of_squares)),
+        "distance": jax.vmap(distance_jax, in_axes=(0, None)),
+        "normalize": jax.vmap(traced(normalize)),
         "escape_count": jax.vmap(escape_count),
-        "pairwise_distance": jax.vmap(jax.vmap(distance, in_axes=(None, 0)), in_axes=(0, None)),
+        "pairwise_distance": jax.vmap(jax.vmap(distance_jax, in_axes=(None, 0)), in_axes=(0, None)),
     }
 
 
