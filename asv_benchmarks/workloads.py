@@ -53,10 +53,6 @@ CDIST = "cdist"
 
 #: Implementations that run Python per example: timed on a sample, scaled.
 PYTHON_LEVEL = (PYTHON_LOOP, NP_VECTORIZE)
-#: Compiled (or whole-array) implementations, in table order.
-COMPILED = (NUMBAVMAP, HAND, HAND_LOOPS, GUVECTORIZE, NUMPY, JAX, CDIST)
-#: The sizes each workload knows: the documented one, ``--quick``, and tests'.
-SIZES = ("full", "quick", "tiny")
 
 
 class Unavailable(NotImplementedError):
@@ -288,7 +284,7 @@ class Workload:
     numpy: Callable
     hand: Callable  # () -> kernel
     hand_loops: Callable  # () -> kernel
-    gufunc: Callable  # () -> (gufunc, args -> gufunc args)
+    gufunc: Callable  # () -> gufunc
     vectorize_signature: str
     jax_name: str
     extra: dict = field(default_factory=dict)  # other name -> builder
@@ -368,6 +364,15 @@ def _sum_of_squares(title, sizes, hand_loops_parallel=True, sample=2000):
     )
 
 
+#: What W3 (distance to a center) and W6 (every pair) share: ``distance(x, y)``
+#: with ``x`` mapped and ``y`` whole, one ``(n),(n)->()`` gufunc.
+_DISTANCE = dict(
+    py_func=distance,
+    mapped=(True, False),
+    gufunc=lambda: gufunc_scalar(njit(distance), ["float64[:]"] * 3, "(n),(n)->()"),
+    vectorize_signature="(n),(n)->()",
+)
+
 WORKLOADS = {
     w.key: w
     for w in [
@@ -390,17 +395,14 @@ WORKLOADS = {
         Workload(
             key="W3",
             title="`np.sqrt(np.sum((x - c)**2))`, ({:_}, {:_}), in_axes=(0, None)",
-            py_func=distance,
             sizes={"full": (1_000_000, 8), "quick": (1_000_000, 8), "tiny": (7, 8)},
             make_inputs=rows_and_center,
-            mapped=(True, False),
             vmapped=lambda vmap: vmap(distance, in_axes=(0, None)),
             numpy=rowwise_distance,
             hand=lambda: rows_kernel(njit(distance), np.float64),
             hand_loops=lambda: rows_kernel(distance_loops, np.float64),
-            gufunc=lambda: gufunc_scalar(njit(distance), ["float64[:]"] * 3, "(n),(n)->()"),
-            vectorize_signature="(n),(n)->()",
             jax_name="distance",
+            **_DISTANCE,
         ),
         Workload(
             key="W4",
@@ -437,17 +439,14 @@ WORKLOADS = {
         Workload(
             key="W6",
             title="pairwise distances, ({:_}, 3) x ({:_}, 3), nested vmap",
-            py_func=distance,
             sizes={"full": (2_000, 2_000), "quick": (2_000, 2_000), "tiny": (5, 4)},
             make_inputs=two_point_clouds,
-            mapped=(True, False),
             vmapped=lambda vmap: vmap(vmap(distance, in_axes=(None, 0)), in_axes=(0, None)),
             numpy=pairwise_distance,
             hand=lambda: pairs_kernel(njit(distance)),
             hand_loops=lambda: pairs_kernel(distance_loops),
-            gufunc=lambda: gufunc_scalar(njit(distance), ["float64[:]"] * 3, "(n),(n)->()"),
-            vectorize_signature="(n),(n)->()",
             jax_name="pairwise_distance",
+            **_DISTANCE,
             extra={CDIST: lambda: _scipy_cdist},
             loop=pairs_python_loop,
             broadcast=pairs_broadcast,
