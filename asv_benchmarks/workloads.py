@@ -116,16 +116,42 @@ def normalize_loops_into(v, out):
 # --- hand-written prange kernels, one factory per kind of loop -----------------
 # The per-example function is a closure variable: Numba freezes it into the
 # kernel, so calling the kernel costs no more than calling any @njit function.
+# The output is allocated by NumPy, as numbavmap allocates its outputs: for
+# large arrays NumPy asks the kernel for huge pages and Numba's allocator does
+# not, and on a virtual machine the difference in page faults alone can be
+# several times the loop's own time (W4: 100 MB of output).
 
 
-def rows_kernel(f, dtype, parallel=True):
+def numpy_allocated(fill, out_like):
+    """A kernel that calls ``fill(out, *args)`` on ``out = out_like(*args)``."""
+
+    def kernel(*args):
+        out = out_like(*args)
+        fill(out, *args)
+        return out
+
+    return kernel
+
+
+def rows_kernel(f, dtype):
     """``out[i] = f(X[i], *unmapped)``: a scalar per example."""
 
-    @njit(parallel=parallel)
-    def kernel(X, *unmapped):
-        out = np.empty(X.shape[0], dtype)
+    @njit(parallel=True)
+    def fill(out, X, *unmapped):
         for i in prange(X.shape[0]):
             out[i] = f(X[i], *unmapped)
+
+    return numpy_allocated(fill, lambda X, *unmapped: np.empty(X.shape[0], dtype))
+
+
+def serial_rows_kernel(f):
+    """``out[i] = f(X[i])`` as one bare serial ``@njit`` function (W7's floor)."""
+
+    @njit
+    def kernel(X):
+        out = np.empty(X.shape[0])
+        for i in range(X.shape[0]):
+            out[i] = f(X[i])
         return out
 
     return kernel
@@ -135,13 +161,11 @@ def rows_into_kernel(f_into):
     """``f_into(X[i], out[i])``: an array per example, written in place."""
 
     @njit(parallel=True)
-    def kernel(X):
-        out = np.empty_like(X)
+    def fill(out, X):
         for i in prange(X.shape[0]):
             f_into(X[i], out[i])
-        return out
 
-    return kernel
+    return numpy_allocated(fill, np.empty_like)
 
 
 def assign_into(f):
@@ -159,14 +183,12 @@ def pairs_kernel(f):
     """``out[i, j] = f(X[i], Y[j])``: the nested map of W6."""
 
     @njit(parallel=True)
-    def kernel(X, Y):
-        out = np.empty((X.shape[0], Y.shape[0]))
+    def fill(out, X, Y):
         for i in prange(X.shape[0]):
             for j in range(Y.shape[0]):
                 out[i, j] = f(X[i], Y[j])
-        return out
 
-    return kernel
+    return numpy_allocated(fill, lambda X, Y: np.empty((X.shape[0], Y.shape[0])))
 
 
 # --- numba.guvectorize(target="parallel"), one factory per layout --------------
@@ -347,7 +369,7 @@ def pairs_broadcast(X, Y):
     return X[:, None, :], Y[None, :, :]
 
 
-def _sum_of_squares(title, sizes, hand_loops_parallel=True, sample=2000):
+def _sum_of_squares(title, sizes, hand_loops=None, sample=2000):
     return dict(
         title=title,
         py_func=sum_of_squares,
@@ -356,7 +378,7 @@ def _sum_of_squares(title, sizes, hand_loops_parallel=True, sample=2000):
         vmapped=lambda vmap: vmap(sum_of_squares),
         numpy=rowwise_sum_of_squares,
         hand=lambda: rows_kernel(njit(sum_of_squares), np.float64),
-        hand_loops=lambda: rows_kernel(sum_of_squares_loops, np.float64, hand_loops_parallel),
+        hand_loops=hand_loops or (lambda: rows_kernel(sum_of_squares_loops, np.float64)),
         gufunc=lambda: gufunc_scalar(njit(sum_of_squares), ["float64[:]"] * 2, "(n)->()"),
         vectorize_signature="(n)->()",
         jax_name="sum_of_squares",
@@ -459,7 +481,7 @@ WORKLOADS = {
             **_sum_of_squares(
                 "call overhead, the seed's (4, 3) batch (hand_loops: serial @njit)",
                 {"full": (), "quick": (), "tiny": ()},
-                hand_loops_parallel=False,
+                hand_loops=lambda: serial_rows_kernel(sum_of_squares_loops),
                 sample=4,
             ),
         ),
