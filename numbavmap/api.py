@@ -22,6 +22,7 @@ from .execute import run
 from .loader import load_module
 from .specialize import Specialization, result_dtypes
 from .specs import normalize_spec
+from .trace import trace
 
 CacheInfo = namedtuple("CacheInfo", ["traces", "compilations", "hits", "currsize"])
 CacheInfo.__doc__ = """Counters of a ``VmappedFunction``'s specialization cache.
@@ -135,8 +136,9 @@ class VmappedFunction:
             return spec
         compiled_before = self._compiled_count()
         self._counts["traces"] += 1
+        result = trace(self.py_func, call)
         try:
-            spec = Specialization.build(self, call)
+            spec = Specialization.build(self, call, result)
         except example_function.CompileError:
             raise
         except (ValueError, TypeError) as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import with_example_index
 from .kernel import RAISED, WRONG_SHAPE
 from .specialize import Specialization, kernel_value
 from .trace import call_with_leaves, example_leaves
@@ -66,7 +67,7 @@ def raise_failure(spec: Specialization, call, status: np.ndarray):
         try:
             call_with_leaves(spec.namespace[spec.description.function], call, leaves)
         except Exception as exc:  # noqa: BLE001 - re-raised with the same type
-            raise _with_index(exc, index) from None
+            raise with_example_index(exc, index) from None
         raise RuntimeError(f"example {index} raised inside the compiled kernel "
                            "but not when run again on its own")
     if code == WRONG_SHAPE:
@@ -80,13 +81,3 @@ def raise_failure(spec: Specialization, call, status: np.ndarray):
                     f"returned shape {spec.out_shapes[k]}"
                 )
     raise RuntimeError(f"example {index} failed in the kernel with status {code}")
-
-
-def _with_index(exc: Exception, index: int) -> Exception:
-    message = f"{exc} (in vmap example {index})"
-    try:
-        new = type(exc)(message)
-    except Exception:  # noqa: BLE001 - exception types with other constructors
-        exc.add_note(f"raised by vmap example {index}")
-        return exc
-    return new

@@ -125,16 +125,40 @@ def _example_shape(output: KernelOutput) -> str:
     return f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
 
 
+def _copy_lines(output: KernelOutput, value: str) -> list[str]:
+    """Element loops writing an array ``value`` into its slot of the stacked output."""
+    indices = [f"j{d}" for d in range(output.ndim)]
+    lines = [
+        "    " * d + f"for {index} in range({value}.shape[{d}]):"
+        for d, index in enumerate(indices)
+    ]
+    target = list(indices)
+    target.insert(output.axis, "i")
+    lines.append(
+        "    " * output.ndim + f"{output.name}[{', '.join(target)}] = {value}[{', '.join(indices)}]"
+    )
+    return lines
+
+
 def _output_lines(desc: KernelDescription) -> list[str]:
+    """Name each result leaf, check array shapes, then write every leaf."""
     lines = []
-    for output in desc.outputs:
+    values = []
+    for k, output in enumerate(desc.outputs):
         value = _result_expression(output.path)
+        if output.path:
+            lines.append(f"value_{k} = {value}")
+            value = f"value_{k}"
+        values.append(value)
+    for output, value in zip(desc.outputs, values):
         if output.ndim > 0:
             lines.append(f"if {value}.shape != {_example_shape(output)}:")
             lines.append("    return WRONG_SHAPE")
-    for output in desc.outputs:
-        target = index_expression(output.name, output.axis)
-        lines.append(f"{target} = {_result_expression(output.path)}")
+    for output, value in zip(desc.outputs, values):
+        if output.ndim == 0:
+            lines.append(f"{index_expression(output.name, output.axis)} = {value}")
+        else:
+            lines.extend(_copy_lines(output, value))
     return lines
 
 

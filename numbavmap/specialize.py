@@ -9,6 +9,7 @@ kernel. The kernel module itself is generated and loaded on first use.
 from __future__ import annotations
 
 import keyword
+import re
 from dataclasses import dataclass
 
 import numba
@@ -20,11 +21,12 @@ from . import example_function
 from .calls import BoundCall
 from .kernel import CallArg, KernelArg, KernelDescription, KernelOutput, generate_source
 from .specs import normalize_out_axis, prefix_axes
-from .trace import trace
+from .trace import result_structure
 from .trees import TreeDef, leaf_paths
 
 _RESERVED = {"i", "status", "parallel", "failures", "result", "njit", "prange",
              "OK", "RAISED", "WRONG_SHAPE"}
+_INTERNAL = re.compile(r"(j|value_|out_)[0-9]+")
 
 
 def kernel_value(value):
@@ -42,7 +44,8 @@ def _numba_type(value):
 def _identifier(name: str, taken: set) -> str:
     base = "".join(ch if ch.isalnum() else "_" for ch in name).strip("_") or "arg"
     candidate = base if not base[0].isdigit() else f"arg_{base}"
-    while candidate in taken or candidate in _RESERVED or keyword.iskeyword(candidate):
+    while (candidate in taken or candidate in _RESERVED or keyword.iskeyword(candidate)
+           or _INTERNAL.fullmatch(candidate)):
         candidate += "_"
     taken.add(candidate)
     return candidate
@@ -92,9 +95,9 @@ class Specialization:
     kernel: object = None
 
     @classmethod
-    def build(cls, vmapped, call: BoundCall) -> Specialization:
-        """Trace ``call``, type it with Numba and describe its kernel."""
-        traced, out_tree = trace(vmapped.py_func, call)
+    def build(cls, vmapped, call: BoundCall, result) -> Specialization:
+        """Describe the kernel for ``call`` given its traced ``result``; type it with Numba."""
+        traced, out_tree = result_structure(result)
         shapes = [np.shape(value) for value in traced]
         out_names = [f"output{''.join(f'[{k}]' for k in path)}" if path else "the output"
                      for path in leaf_paths(out_tree)]
@@ -115,7 +118,7 @@ class Specialization:
         args = tuple(KernelArg(_identifier(name, taken), axis)
                      for name, axis in zip(call.names, call.axes))
         outputs = tuple(
-            KernelOutput(_identifier(f"out_{k}", taken), path, 0 if axis is None else axis,
+            KernelOutput(f"out_{k}", path, 0 if axis is None else axis,
                          len(shape))
             for k, (path, axis, shape) in enumerate(zip(leaf_paths(out_tree), out_axes, shapes))
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .calls import BoundCall
+from .errors import with_example_index
 from .trees import flatten, unflatten
 
 
@@ -56,12 +57,19 @@ def _check_result_leaf(value, name: str) -> None:
 
 
 def trace(py_func, call: BoundCall):
-    """Run ``py_func`` on example 0 (a zero example for an empty batch).
+    """Run ``py_func`` in Python on example 0 (a zero example for an empty batch).
 
-    Returns ``(result_leaves, result_tree)``.
+    An exception from the function comes back with the example's index added.
     """
     leaves = example_leaves(call, 0) if call.size else zero_example_leaves(call)
-    result = call_with_leaves(py_func, call, leaves)
+    try:
+        return call_with_leaves(py_func, call, leaves)
+    except Exception as exc:
+        raise with_example_index(exc, 0) from None
+
+
+def result_structure(result):
+    """``(leaves, tree)`` of a traced result, checked to be stackable."""
     result_leaves, tree = flatten(result)
     if tree.kind == "list" or any(node.kind == "list" for node in _nodes(tree)):
         raise TypeError(

@@ -1,6 +1,14 @@
-"""Shared test settings: modest hypothesis example counts (Numba compiles are slow)."""
+"""Shared test settings: modest hypothesis example counts (Numba compiles are slow).
+
+The suite compiles hundreds of kernels, and LLVM's full optimisation of N-d
+array code takes seconds per kernel. Tests check results, not speed, so they
+compile at ``NUMBA_OPT=1`` unless the environment says otherwise (set
+``NUMBA_OPT=3`` to test at Numba's default). Benchmarks use the default.
+"""
 
 import os
+
+os.environ.setdefault("NUMBA_OPT", "1")
 
 from hypothesis import HealthCheck, settings
 

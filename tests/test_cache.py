@@ -1,0 +1,99 @@
+"""Specialization cache: counters, what re-traces, parallel modes, cache=True on disk."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from numbavmap import vmap
+from numbavmap.testing import assert_trees_close, loop_reference
+
+
+def sum_of_squares(v):
+    return np.sum(v**2)
+
+
+def test_new_batch_size_neither_traces_nor_compiles():
+    f = vmap(sum_of_squares)
+    f(np.ones((4, 3)))
+    first = f.cache_info()
+    assert (first.traces, first.hits, first.currsize) == (1, 0, 1)
+    assert first.compilations >= 1
+    f(np.ones((100_000, 3)))
+    f(np.ones((7, 3)))
+    second = f.cache_info()
+    assert second.traces == 1
+    assert second.compilations == first.compilations
+    assert second.hits == 2
+
+
+def test_new_shape_or_dtype_traces_again():
+    f = vmap(sum_of_squares, parallel=False)
+    f(np.ones((4, 3)))
+    f(np.ones((4, 5)))
+    f(np.ones((4, 5), np.float32))
+    f(np.asfortranarray(np.ones((4, 5, 2))))
+    info = f.cache_info()
+    assert info.traces == 4 and info.currsize == 4 and info.hits == 0
+
+
+@pytest.mark.parametrize("parallel", ["auto", True, False])
+def test_parallel_modes_agree(parallel):
+    x = np.random.default_rng(0).normal(size=(5000, 7))
+    f = vmap(sum_of_squares, parallel=parallel)
+    assert_trees_close(f(x), loop_reference(sum_of_squares, x), rtol=1e-12)
+    assert_trees_close(f(x[:3]), loop_reference(sum_of_squares, x[:3]), rtol=1e-12)
+
+
+def test_kernel_source_shows_the_loop():
+    x = np.ones((4, 3))
+    auto = vmap(sum_of_squares).inspect_kernel(x)
+    assert "for i in prange(status.shape[0]):" in auto
+    assert "for i in range(status.shape[0]):" in auto
+    assert "result = sum_of_squares(v[i])" in auto
+    assert "out_0[i] = result" in auto
+    serial = vmap(sum_of_squares, in_axes=1, out_axes=0, parallel=False).inspect_kernel(x)
+    assert "prange(" not in serial.split("def sum_of_squares_kernel")[1]
+    assert "result = sum_of_squares(v[:, i])" in serial
+
+
+def test_fastmath_is_passed_to_numba():
+    source = vmap(sum_of_squares, fastmath=True, parallel=False).inspect_kernel(np.ones((2, 2)))
+    assert "fastmath=True" in source
+
+
+SCRIPT = textwrap.dedent(
+    """
+    import numpy as np
+    from numbavmap import vmap
+    from cached_function import sum_of_cubes
+
+    f = vmap(sum_of_cubes, cache=True)
+    print(f(np.arange(12.0).reshape(4, 3)).tolist())
+    print(f.cache_info().compilations)
+    """
+)
+
+
+def test_cache_true_persists_across_processes(tmp_path):
+    (tmp_path / "cached_function.py").write_text(
+        "import numpy as np\n\ndef sum_of_cubes(v):\n    return np.sum(v ** 3)\n"
+    )
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba_cache"),
+               PYTHONPATH=str(tmp_path))
+
+    def run():
+        done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, check=True)
+        values, compilations = done.stdout.strip().splitlines()
+        return values, int(compilations)
+
+    first_values, first_compilations = run()
+    second_values, second_compilations = run()
+    assert first_values == second_values == "[9.0, 216.0, 1071.0, 3060.0]"
+    assert first_compilations >= 2
+    assert second_compilations == 0
+    assert list((tmp_path / "numba_cache" / "numbavmap").glob("numbavmap_kernel_*.py"))
