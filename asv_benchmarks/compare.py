@@ -2,10 +2,11 @@
 
     python -m asv_benchmarks.compare [--quick] [--png PATH] [--markdown PATH]
 
-Prints a markdown table of median times with ratios against the hand-written
-scalar-loop ``prange`` kernel (``hand_loops``) and against
-``jax.jit(jax.vmap(f))`` (when jax is installed), plus numbavmap's first-call
-time, under a header that describes the machine. Progress goes to stderr.
+Prints a markdown table of median (and best) times, with ratios of the medians
+against the hand-written scalar-loop ``prange`` kernel (``hand_loops``) and
+against ``jax.jit(jax.vmap(f))`` (when jax is installed), plus numbavmap's
+first-call time, under a header that describes the machine. Progress goes to
+stderr.
 ``--quick`` (under two minutes on 2 cores) takes fewer samples and a smaller
 W5 grid, and says so in the header. The implementations and workloads are
 those of :mod:`asv_benchmarks.workloads`.
@@ -28,6 +29,8 @@ from asv_benchmarks import workloads as wl
 
 #: Samples per implementation and the least time one sample takes, by mode.
 SETTINGS = {"full": dict(repeat=7, sample_time=0.1), "quick": dict(repeat=3, sample_time=0.02)}
+#: Environment variables that change the numbers; the header shows those set.
+ENV = ("NUMBA_OPT", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "XLA_FLAGS")
 
 
 def progress(message):
@@ -42,6 +45,14 @@ def cpu_model():
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def scipy_version():
+    try:
+        import scipy
+    except ImportError:
+        return "not installed"
+    return scipy.__version__
 
 
 def numbavmap_version():
@@ -60,15 +71,18 @@ def header(size):
             ("Python", platform.python_version()),
             ("numpy", np.__version__),
             ("numba", numba.__version__),
+            ("scipy", scipy_version()),
             ("jax", wl.jax_version() or "not installed"),
             ("numbavmap", numbavmap_version()),
         ]
     )
     smaller = [key for key, w in wl.WORKLOADS.items() if w.sizes["quick"] != w.sizes["full"]]
     mode = "full sizes" if size == "full" else f"--quick (smaller {', '.join(smaller)})"
+    options = "".join(f", {name}={os.environ[name]}" for name in ENV if name in os.environ)
     return [
         f"Machine: {cpu_model()}, {os.cpu_count()} cores ({numba.get_num_threads()} Numba "
-        f"threads), {platform.system()} {platform.release()}.",
+        f"threads{options}), {platform.system()} {platform.release()}, load average "
+        f"{os.getloadavg()[0]:.1f} at the start.",
         f"Versions: {versions}.",
         f"Run: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, one process, "
         f"float64, {mode}; median of {settings['repeat']} samples "
@@ -80,12 +94,13 @@ def header(size):
 
 
 def time_implementation(key, name, size):
-    """Seconds per call (median) of one implementation, or the reason it did not run."""
+    """The :class:`~asv_benchmarks.workloads.Timing` of one implementation, or the
+    reason it did not run."""
     progress(f"  {key} {name}: build, check")
     try:
         prepared = wl.prepare(key, name, size)
         progress(f"  {key} {name}: timing")
-        return wl.measure(prepared, **SETTINGS[size]).median
+        return wl.measure(prepared, **SETTINGS[size])
     except wl.Unavailable as exc:
         progress(f"  {key} {name}: skipped ({exc})")
         return "n/a"
@@ -98,13 +113,15 @@ def first_call(key, size):
     progress(f"  {key} numbavmap: first call (trace + compile + one run)")
     try:
         return wl.first_call_seconds(key, size, fn=wl.implementation(key, wl.NUMBAVMAP))
+    except wl.Unavailable:
+        return "n/a"
     except Exception as exc:
         progress(traceback.format_exc())
         return f"error: {type(exc).__name__}"
 
 
 def run(size, keys):
-    """``{key: {name: seconds or reason}}`` and ``{key: first-call seconds}``."""
+    """``{key: {name: Timing or reason}}`` and ``{key: first-call seconds or reason}``."""
     times, first = {}, {}
     for i, key in enumerate(keys, 1):
         w = wl.WORKLOADS[key]
@@ -124,10 +141,14 @@ def fmt_time(seconds):
     return f"{value:.3g} {unit}" if value < 100 else f"{value:.0f} {unit}"
 
 
-def fmt_ratio(seconds, base):
-    if not (isinstance(seconds, float) and isinstance(base, float)):
+def median(timing):
+    return timing.median if isinstance(timing, wl.Timing) else timing
+
+
+def fmt_ratio(timing, base):
+    if not (isinstance(timing, wl.Timing) and isinstance(base, wl.Timing)):
         return ""
-    ratio = seconds / base
+    ratio = timing.median / base.median
     return f"{ratio:.2g}x" if ratio < 10 else f"{ratio:.0f}x"
 
 
@@ -141,16 +162,17 @@ def label(key, name):
 def markdown(size, times, first):
     lines = [*(f"{line}  " for line in header(size)), ""]
     lines += [
-        "| workload | implementation | median | vs hand_loops | vs jax |",
-        "| --- | --- | ---: | ---: | ---: |",
+        "| workload | implementation | median | best | vs hand_loops | vs jax |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
     ]
     for key, row in times.items():
         title = wl.WORKLOADS[key].describe(size)
-        for name, seconds in row.items():
+        for name, timing in row.items():
             base, jax = row.get(wl.HAND_LOOPS), row.get(wl.JAX)
+            best = fmt_time(timing.best) if isinstance(timing, wl.Timing) else ""
             lines.append(
-                f"| {title} | {label(key, name)} | {fmt_time(seconds)} "
-                f"| {fmt_ratio(seconds, base)} | {fmt_ratio(seconds, jax)} |"
+                f"| {title} | {label(key, name)} | {fmt_time(median(timing))} | {best} "
+                f"| {fmt_ratio(timing, base)} | {fmt_ratio(timing, jax)} |"
             )
             title = ""
     lines += [
@@ -176,7 +198,7 @@ def bar_chart(times, path, size):
     colors = plt.get_cmap("tab10")
     for j, name in enumerate(names):
         xs = [i + (j - (len(names) - 1) / 2) * width for i in range(len(keys))]
-        ys = [times[k].get(name) for k in keys]
+        ys = [median(times[k].get(name)) for k in keys]
         pairs = [(x, y) for x, y in zip(xs, ys, strict=True) if isinstance(y, float)]
         if pairs:
             ax.bar(

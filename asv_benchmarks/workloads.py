@@ -653,6 +653,7 @@ def prepare(key, name, size="full"):
 @dataclass(frozen=True)
 class Timing:
     median: float  # seconds per call (scaled to the whole batch)
+    best: float  # the fastest sample, likewise: the least disturbed by other load
     samples: int
     number: int  # calls per sample
 
@@ -671,7 +672,8 @@ def measure(prepared, repeat=7, sample_time=0.05):
         for _ in range(number):
             run()
         times.append((time.perf_counter() - start) / number)
-    return Timing(float(np.median(times)) * prepared.scale, repeat, number)
+    scale = prepared.scale
+    return Timing(float(np.median(times)) * scale, min(times) * scale, repeat, number)
 
 
 def first_call_seconds(key, size="full", fn=None):

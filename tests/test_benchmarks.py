@@ -87,7 +87,10 @@ def test_unavailable_is_a_skip_for_asv():
 
 def fake_results():
     times = {
-        key: {name: 1e-3 * (i + 1) for i, name in enumerate(w.implementations)}
+        key: {
+            name: wl.Timing(1e-3 * (i + 1), 1e-3 * i, 7, 1)
+            for i, name in enumerate(w.implementations)
+        }
         for key, w in wl.WORKLOADS.items()
     }
     times["W1"][wl.JAX] = "n/a"
@@ -102,7 +105,7 @@ def test_markdown_table():
     assert "cores" in table and "numba" in table and "--quick" in table
     rows = [line for line in table.splitlines() if line.startswith("| W")]
     assert len(rows) == 2 * len(wl.WORKLOADS)  # a workload's other rows start "|  |"
-    assert "| hand_loops | 3 ms | 1x |" in table
+    assert "| hand_loops | 3 ms | 2 ms | 1x |" in table
     assert "error: ValueError" in table and "n/a" in table
 
 
