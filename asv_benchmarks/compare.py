@@ -200,6 +200,19 @@ def bar_chart(times, path, size):
         xs = [i + (j - (len(names) - 1) / 2) * width for i in range(len(keys))]
         ys = [median(times[k].get(name)) for k in keys]
         pairs = [(x, y) for x, y in zip(xs, ys, strict=True) if isinstance(y, float)]
+        for x, y in zip(xs, ys, strict=True):
+            if isinstance(y, str) and y.startswith("error"):  # say so, not just no bar
+                ax.text(
+                    x,
+                    0.02,
+                    f"{name}: error",
+                    transform=ax.get_xaxis_transform(),
+                    rotation=90,
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                    color="red",
+                )
         if pairs:
             ax.bar(
                 *zip(*pairs, strict=True),
