@@ -79,6 +79,10 @@ def header(size):
     smaller = [key for key, w in wl.WORKLOADS.items() if w.sizes["quick"] != w.sizes["full"]]
     mode = "full sizes" if size == "full" else f"--quick (smaller {', '.join(smaller)})"
     options = "".join(f", {name}={os.environ[name]}" for name in ENV if name in os.environ)
+    try:
+        options += f", {numba.threading_layer()} threading layer"
+    except ValueError:  # no parallel kernel ran
+        pass
     return [
         f"Machine: {cpu_model()}, {os.cpu_count()} cores ({numba.get_num_threads()} Numba "
         f"threads{options}), {platform.system()} {platform.release()}, load average "
