@@ -63,7 +63,7 @@ def numbavmap_version():
     return getattr(numbavmap, "__version__", "unknown version")
 
 
-def header(size):
+def header(size, load_before):
     settings = SETTINGS[size]
     versions = ", ".join(
         f"{name} {version}"
@@ -85,8 +85,9 @@ def header(size):
         pass
     return [
         f"Machine: {cpu_model()}, {os.cpu_count()} cores ({numba.get_num_threads()} Numba "
-        f"threads{options}), {platform.system()} {platform.release()}, load average "
-        f"{os.getloadavg()[0]:.1f} at the start.",
+        f"threads{options}), {platform.system()} {platform.release()}; load average "
+        f"{load_before:.1f} before the run, {os.getloadavg()[0]:.1f} after it (this run "
+        f"itself adds about 2).",
         f"Versions: {versions}.",
         f"Run: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, one process, "
         f"float64, {mode}; median of {settings['repeat']} samples "
@@ -163,8 +164,8 @@ def label(key, name):
     return f"{name} (scaled from {w.sample:,} examples)" if w.sample < 10_000 else name
 
 
-def markdown(size, times, first):
-    lines = [*(f"{line}  " for line in header(size)), ""]
+def markdown(size, times, first, load_before):
+    lines = [*(f"{line}  " for line in header(size, load_before)), ""]
     lines += [
         "| workload | implementation | median | best | vs hand_loops | vs jax |",
         "| --- | --- | ---: | ---: | ---: | ---: |",
@@ -255,8 +256,9 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     size = "quick" if args.quick else "full"
+    load_before = os.getloadavg()[0]
     times, first = run(size, args.workloads)
-    table = markdown(size, times, first)
+    table = markdown(size, times, first, load_before)
     print(table)
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)

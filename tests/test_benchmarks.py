@@ -101,7 +101,7 @@ def fake_results():
 
 def test_markdown_table():
     times, first = fake_results()
-    table = compare.markdown("quick", times, first)
+    table = compare.markdown("quick", times, first, load_before=0.5)
     assert "cores" in table and "numba" in table and "--quick" in table
     rows = [line for line in table.splitlines() if line.startswith("| W")]
     assert len(rows) == 2 * len(wl.WORKLOADS)  # a workload's other rows start "|  |"
