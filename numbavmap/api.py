@@ -18,11 +18,11 @@ from numba.core.dispatcher import Dispatcher
 
 from . import example_function
 from .calls import bind_call
-from .execute import run
+from .execute import CallPlan, plan_key
 from .loader import load_module
-from .specialize import Specialization, result_dtypes
+from .specialize import Specialization
 from .specs import normalize_spec
-from .trace import trace
+from .trace import call_with_leaves, example_leaves, trace, zero_example_leaves
 
 CacheInfo = namedtuple("CacheInfo", ["traces", "compilations", "hits", "currsize"])
 CacheInfo.__doc__ = """Counters of a ``VmappedFunction``'s specialization cache.
@@ -39,13 +39,17 @@ PARALLEL_THRESHOLD = 2**15
 
 _PARALLEL_CHOICES = ("auto", True, False)
 
+#: Call plans kept per VmappedFunction (one per argument layout and batch size).
+_MAX_PLANS = 64
+
 
 class VmappedFunction:
     """A per-example function mapped over a batch axis; see :func:`vmap`.
 
     Calling it runs the compiled kernel. Attributes: ``py_func`` (the
-    per-example function), ``in_axes`` and ``out_axes`` (as given), and the
-    methods :meth:`cache_info` and :meth:`inspect_kernel`.
+    per-example function; for a nested vmap, the inner ``VmappedFunction``),
+    ``in_axes`` and ``out_axes`` (as given), and the methods
+    :meth:`cache_info` and :meth:`inspect_kernel`.
     """
 
     def __init__(self, fun, in_axes=0, out_axes=0, *, axis_size=None, parallel="auto",
@@ -71,10 +75,15 @@ class VmappedFunction:
         self.fastmath = bool(fastmath)
         self.cache = bool(cache)
         self.target = target
-        functools.update_wrapper(self, self.py_func)
+        functools.update_wrapper(self, self.py_func, updated=())
+        nested = isinstance(self.py_func, VmappedFunction)
+        #: The vmaps from this one inwards; the last one's py_func is plain Python.
+        self.chain = [self] + (self.py_func.chain if nested else [])
+        self.innermost = self.chain[-1].py_func
         self._param_names = None
         self._per_example = None
         self._specializations: dict = {}
+        self._plans: dict = {}
         self._kernels: dict = {}
         self._counts = {"traces": 0, "compilations": 0, "hits": 0}
 
@@ -84,20 +93,21 @@ class VmappedFunction:
 
     @property
     def per_example(self):
-        """The Numba dispatcher of the per-example function (``print`` silenced)."""
+        """The Numba dispatcher of the innermost per-example function (``print`` silenced)."""
         if self._per_example is None:
             self._per_example = example_function.compile_per_example(
-                self.py_func, fastmath=self.fastmath, cache=self.cache)
+                self.innermost, fastmath=self.fastmath, cache=self.cache)
         return self._per_example
 
     @functools.cached_property
     def fingerprint(self) -> str:
         """Identifies the per-example function's code, for on-disk kernel names."""
+        function = self.innermost
         try:
-            text = inspect.getsource(self.py_func)
+            text = inspect.getsource(function)
         except (OSError, TypeError):
-            text = repr(self.py_func.__code__.co_code)
-        where = f"{self.py_func.__module__}.{self.py_func.__qualname__}"
+            text = repr(function.__code__.co_code)
+        where = f"{function.__module__}.{function.__qualname__}"
         return hashlib.sha256(f"{where}\0{text}".encode()).hexdigest()
 
     def cache_info(self) -> CacheInfo:
@@ -105,14 +115,24 @@ class VmappedFunction:
         return CacheInfo(currsize=len(self._specializations), **self._counts)
 
     def __call__(self, *args, **kwargs):
+        key = plan_key(args, kwargs)
+        plan = self._plans.get(key) if key is not None else None
+        if plan is not None:
+            self._counts["hits"] += 1
+            return plan.run(args)
         call = self._bind(args, kwargs)
         spec = self._specialization(call)
         parallel = self.parallel
         if parallel == "auto":
             parallel = call.size * spec.work >= PARALLEL_THRESHOLD
+        plan = CallPlan(spec, call, parallel)
         if spec.kernel is None and call.size:
-            spec.kernel = self._kernel(spec)
-        return run(spec, call, parallel)
+            spec.kernel = _CountingKernel(self._kernel(spec), self, spec)
+        if key is not None:
+            if len(self._plans) >= _MAX_PLANS:
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan.run(call.leaves)
 
     def inspect_kernel(self, *args, **kwargs) -> str:
         """The generated kernel source that a call with these arguments would run."""
@@ -123,22 +143,33 @@ class VmappedFunction:
 
     def _bind(self, args, kwargs):
         if self._param_names is None or len(self._param_names) != len(args):
-            self._param_names = example_function.signature_names(self.py_func, len(args))
+            self._param_names = example_function.signature_names(self.innermost, len(args))
         try:
             return bind_call(args, kwargs, self.in_axes_spec, self._param_names, self.axis_size)
         except (ValueError, TypeError) as exc:
             raise type(exc)(f"{self._error_prefix()}: {exc}") from None
+
+    def _bind_levels(self, call) -> list:
+        """The call at every nesting level, bound on example 0 of the level outside it."""
+        calls = [call]
+        for inner in self.chain[1:]:
+            outer = calls[-1]
+            leaves = example_leaves(outer, 0) if outer.size else zero_example_leaves(outer)
+            args, kwargs = call_with_leaves(lambda *a, **k: (a, k), outer, leaves)
+            calls.append(inner._bind(args, kwargs))
+        return calls
 
     def _specialization(self, call) -> Specialization:
         spec = self._specializations.get(call.key)
         if spec is not None:
             self._counts["hits"] += 1
             return spec
+        calls = self._bind_levels(call)
         compiled_before = self._compiled_count()
         self._counts["traces"] += 1
-        result = trace(self.py_func, call)
+        result = trace(self.innermost, calls[-1])
         try:
-            spec = Specialization.build(self, call, result)
+            spec = Specialization.build(self.chain, calls, result)
         except example_function.CompileError:
             raise
         except (ValueError, TypeError) as exc:
@@ -147,23 +178,17 @@ class VmappedFunction:
         self._specializations[call.key] = spec
         return spec
 
-    def result_dtypes(self, call, out_tree, ranks):
-        """Numba's dtype for each output leaf of ``call`` (compiles the per-example function)."""
-        return result_dtypes(self.per_example, self.py_func, call, out_tree, ranks)
-
     def _kernel(self, spec: Specialization):
         source = spec.source()
         kernel = self._kernels.get(source)
         if kernel is None:
             module = load_module(source, spec.namespace, self.fingerprint, on_disk=self.cache)
-            kernel = getattr(module, spec.description.kernel_name)
-            kernel = self._kernels[source] = _CountingKernel(kernel, self)
+            kernel = self._kernels[source] = getattr(module, spec.description.kernel_name)
         return kernel
 
     def _compiled_count(self) -> int:
         dispatchers = [self._per_example] if self._per_example is not None else []
-        dispatchers += [k.dispatcher for k in self._kernels.values()]
-        return sum(_compiled(d) for d in dispatchers)
+        return sum(_compiled(d) for d in dispatchers + list(self._kernels.values()))
 
 
 def _compiled(dispatcher) -> int:
@@ -172,11 +197,13 @@ def _compiled(dispatcher) -> int:
 
 
 class _CountingKernel:
-    """Calls a kernel dispatcher; counts its compilations on the VmappedFunction."""
+    """A specialization's first kernel call: counts compilations, turns Numba's
+    failures into ``CompileError``, then hands the plain dispatcher to ``spec``."""
 
-    def __init__(self, dispatcher, owner: VmappedFunction):
+    def __init__(self, dispatcher, owner: VmappedFunction, spec: Specialization):
         self.dispatcher = dispatcher
         self.owner = owner
+        self.spec = spec
 
     def __call__(self, *args):
         before = _compiled(self.dispatcher)
@@ -185,8 +212,9 @@ class _CountingKernel:
         except Exception as exc:
             if before == _compiled(self.dispatcher) and len(self.dispatcher.overloads):
                 raise
-            raise example_function.compile_error(self.owner.py_func, exc) from None
+            raise example_function.compile_error(self.owner.innermost, exc) from None
         self.owner._counts["compilations"] += _compiled(self.dispatcher) - before
+        self.spec.kernel = self.dispatcher
         return failures
 
 

@@ -48,14 +48,22 @@ def compile_per_example(py_func, *, fastmath: bool, cache: bool):
     return numba.njit(fastmath=fastmath, cache=cache)(silent)
 
 
-def example_type(value_type, axis: int | None):
-    """Numba's type for one example of an argument of type ``value_type``."""
-    if axis is None:
+def example_type(value_type, axes: tuple):
+    """Numba's type for one example of a value of type ``value_type``.
+
+    ``axes`` holds the dimension each loop level indexes (None: unmapped);
+    the index is the kernel's, e.g. ``x[i, :, i1]``.
+    """
+    mapped = [axis for axis in axes if axis is not None]
+    if not mapped:
         return value_type
-    index = types.Tuple([types.slice2_type] * axis + [types.intp]) if axis else types.intp
+    index = [types.slice2_type] * (max(mapped) + 1)
+    for axis in mapped:
+        index[axis] = types.intp
+    index_type = types.Tuple(index) if len(index) > 1 else index[0]
     context = cpu_target.typing_context
     context.refresh()
-    signature = context.resolve_function_type(operator.getitem, (value_type, index), {})
+    signature = context.resolve_function_type(operator.getitem, (value_type, index_type), {})
     return signature.return_type
 
 

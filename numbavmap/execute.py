@@ -4,9 +4,15 @@ Outputs are allocated by NumPy (large allocations get huge pages; Numba's
 allocator would page-fault every call) in their final ``out_axes`` layout
 and written in place by the kernel. A failing example is reported with its
 index; nothing partial is returned.
+
+``CallPlan`` is the hot path: for a call whose arguments have exactly the
+shapes, strides and dtypes of an earlier call, everything but the kernel
+call itself is precomputed.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 
@@ -16,27 +22,48 @@ from .specialize import Specialization, kernel_value
 from .trace import call_with_leaves, example_leaves
 from .trees import flatten, unflatten
 
-
-def stacked_shape(shape: tuple, axis: int | None, size: int) -> tuple:
-    """``shape`` with ``size`` inserted at ``axis`` (axis 0 for unmapped outputs)."""
-    axis = 0 if axis is None else axis
-    return shape[:axis] + (size,) + shape[axis:]
+_PLAIN_SCALARS = (bool, int, float, complex)
 
 
-def run(spec: Specialization, call, parallel: bool):
-    """Run the kernel over every example of ``call``; return the restacked result."""
-    size = call.size
-    outputs = [np.empty(stacked_shape(shape, axis, size), dtype)
-               for shape, axis, dtype in zip(spec.out_shapes, spec.out_axes, spec.out_dtypes)]
-    if size:
-        status = np.zeros(size, np.uint8)
-        arguments = [kernel_value(value) for value in call.leaves]
-        extra = (parallel,) if spec.description.parallel == "auto" else ()
-        if spec.kernel(*arguments, *outputs, status, *extra):
-            raise_failure(spec, call, status)
-    results = [_finish_unmapped(spec, k, out) if axis is None else out
-               for k, (out, axis) in enumerate(zip(outputs, spec.out_axes))]
-    return unflatten(spec.out_tree, results)
+def plan_key(args: tuple, kwargs: dict):
+    """A cheap key for calls of plain arrays and scalars; None for anything else."""
+    if kwargs:
+        return None
+    key = []
+    for value in args:
+        if type(value) is np.ndarray:
+            key.append((value.shape, value.strides, value.dtype))
+        elif type(value) in _PLAIN_SCALARS:
+            key.append(type(value))
+        else:
+            return None
+    return tuple(key)
+
+
+class CallPlan:
+    """A specialization bound to one batch size and argument layout."""
+
+    def __init__(self, spec: Specialization, call, parallel: bool):
+        self.spec = spec
+        self.call = call
+        self.size = call.size
+        self.shapes = [spec.stacked_shape(k, call.size) for k in range(len(spec.out_shapes))]
+        self.extra = (parallel,) if spec.description.parallel == "auto" else ()
+        self.plain = not any(spec.unmapped)
+
+    def run(self, leaves):
+        """Run the kernel on ``leaves`` (the call's flattened arguments)."""
+        spec = self.spec
+        outputs = [np.empty(shape, dtype) for shape, dtype in zip(self.shapes, spec.out_dtypes)]
+        if self.size:
+            status = np.zeros(self.size, np.uint8)
+            arguments = [kernel_value(value) for value in leaves]
+            if spec.kernel(*arguments, *outputs, *spec.inner_sizes, status, *self.extra):
+                raise_failure(spec, replace(self.call, leaves=leaves), status)
+        if not self.plain:
+            outputs = [_finish_unmapped(spec, k, out) if spec.unmapped[k] else out
+                       for k, out in enumerate(outputs)]
+        return unflatten(spec.out_tree, outputs)
 
 
 def _finish_unmapped(spec: Specialization, k: int, stacked: np.ndarray):
@@ -65,14 +92,13 @@ def raise_failure(spec: Specialization, call, status: np.ndarray):
     leaves = [kernel_value(value) for value in example_leaves(call, index)]
     if code == RAISED:
         try:
-            call_with_leaves(spec.namespace[spec.description.function], call, leaves)
-        except Exception as exc:  # noqa: BLE001 - re-raised with the same type
+            call_with_leaves(spec.rerun, call, leaves)
+        except Exception as exc:
             raise with_example_index(exc, index) from None
         raise RuntimeError(f"example {index} raised inside the compiled kernel "
                            "but not when run again on its own")
     if code == WRONG_SHAPE:
-        result_leaves, _ = flatten(call_with_leaves(spec.namespace[spec.description.function],
-                                                    call, leaves))
+        result_leaves, _ = flatten(call_with_leaves(spec.rerun, call, leaves))
         for k, value in enumerate(result_leaves):
             if np.shape(value) != spec.out_shapes[k]:
                 raise ValueError(

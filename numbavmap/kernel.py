@@ -38,15 +38,43 @@ from dataclasses import dataclass
 from .trees import TreeDef
 
 OK, RAISED, WRONG_SHAPE = 0, 1, 2
-STATUS_NAMES = {"OK": OK, "RAISED": RAISED, "WRONG_SHAPE": WRONG_SHAPE}
+
+
+def loop_index(level: int) -> str:
+    """The loop variable of nesting level ``level``: ``i``, then ``i1``, ``i2``..."""
+    return "i" if level == 0 else f"i{level}"
 
 
 @dataclass(frozen=True)
 class KernelArg:
-    """One array or scalar the kernel receives; ``axis`` None means unmapped."""
+    """One array or scalar the kernel receives.
+
+    ``axes[k]`` is the dimension of the whole array that loop level ``k``
+    indexes (None: unmapped at that level); ``ndim`` is the array's rank.
+    """
 
     name: str
-    axis: int | None
+    ndim: int
+    axes: tuple[int | None, ...]
+
+    @property
+    def example_ndim(self) -> int:
+        return self.ndim - sum(axis is not None for axis in self.axes)
+
+    def element(self, elements) -> str:
+        """The expression for one example, with ``elements`` indexing its own dims.
+
+        ``elements`` None gives the example itself: ``x[i]``, ``x[:, i]``, ``x``.
+        """
+        positions = [None] * self.ndim
+        for level, axis in enumerate(self.axes):
+            if axis is not None:
+                positions[axis] = loop_index(level)
+        rest = iter(elements if elements is not None else [":"] * self.example_ndim)
+        parts = [position if position is not None else next(rest) for position in positions]
+        while parts and parts[-1] == ":":
+            parts.pop()
+        return f"{self.name}[{', '.join(parts)}]" if parts else self.name
 
 
 @dataclass(frozen=True)
@@ -60,26 +88,47 @@ class CallArg:
 
 @dataclass(frozen=True)
 class KernelOutput:
-    """One stacked output: where it is in the result, its axis and per-example rank."""
+    """One stacked output: its path in the result, per-example rank, and the
+    dimension of the stacked array each loop level writes."""
 
     name: str
     path: tuple[int, ...]
-    axis: int
     ndim: int
+    axes: tuple[int, ...]
+
+    def element(self, elements) -> str:
+        """The stacked output's element for the current example and ``elements``."""
+        positions = [None] * (self.ndim + len(self.axes))
+        for level, axis in enumerate(self.axes):
+            positions[axis] = loop_index(level)
+        rest = iter(elements)
+        return f"{self.name}[{', '.join(p if p is not None else next(rest) for p in positions)}]"
+
+    def example_shape(self) -> str:
+        """The per-example shape as read from the stacked output array."""
+        dims = [f"{self.name}.shape[{d}]" for d in range(self.ndim + len(self.axes))
+                if d not in self.axes]
+        return f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
 
 
 @dataclass(frozen=True)
 class KernelDescription:
-    """Everything the generator needs to write one kernel module."""
+    """Everything the generator needs to write one kernel module.
+
+    ``body``, when set, replaces the per-example call and output writes with
+    fused code (see ``numbavmap.rewrite``).
+    """
 
     function: str
     args: tuple[KernelArg, ...]
     call: tuple[CallArg, ...]
     outputs: tuple[KernelOutput, ...]
+    levels: int = 1
     namedtuples: tuple[str, ...] = ()
     parallel: bool | str = "auto"
     fastmath: bool = False
     cache: bool = False
+    body: tuple[str, ...] | None = None
 
     @property
     def example_name(self) -> str:
@@ -89,12 +138,10 @@ class KernelDescription:
     def kernel_name(self) -> str:
         return f"{self.function}_kernel"
 
-
-def index_expression(name: str, axis: int | None, index: str = "i") -> str:
-    """``x[i]`` for axis 0, ``x[:, i]`` for axis 1, ``x`` when unmapped."""
-    if axis is None:
-        return name
-    return f"{name}[{', '.join([':'] * axis + [index])}]"
+    @property
+    def sizes(self) -> list[str]:
+        """Parameters holding the inner loop levels' sizes."""
+        return [f"n{level}" for level in range(1, self.levels)]
 
 
 def _tree_expression(tree: TreeDef, leaves) -> str:
@@ -108,7 +155,7 @@ def _tree_expression(tree: TreeDef, leaves) -> str:
 
 def call_expression(desc: KernelDescription) -> str:
     """The per-example call, e.g. ``f(x[i], (p_0, p_1[i]), scale=scale[i])``."""
-    leaves = iter(index_expression(arg.name, arg.axis) for arg in desc.args)
+    leaves = iter(arg.element(None) for arg in desc.args)
     parts = []
     for call_arg in desc.call:
         expression = _tree_expression(call_arg.tree, leaves)
@@ -120,29 +167,20 @@ def _result_expression(path: tuple[int, ...]) -> str:
     return "result" + "".join(f"[{index}]" for index in path)
 
 
-def _example_shape(output: KernelOutput) -> str:
-    dims = [f"{output.name}.shape[{d}]" for d in range(output.ndim + 1) if d != output.axis]
-    return f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
-
-
-def _copy_lines(output: KernelOutput, value: str) -> list[str]:
-    """Element loops writing an array ``value`` into its slot of the stacked output."""
+def write_lines(output: KernelOutput, value: str, element) -> list[str]:
+    """Element loops writing ``element(indices)`` of an array into the stacked output."""
     indices = [f"j{d}" for d in range(output.ndim)]
     lines = [
         "    " * d + f"for {index} in range({value}.shape[{d}]):"
         for d, index in enumerate(indices)
     ]
-    target = list(indices)
-    target.insert(output.axis, "i")
-    lines.append(
-        "    " * output.ndim + f"{output.name}[{', '.join(target)}] = {value}[{', '.join(indices)}]"
-    )
+    lines.append("    " * output.ndim + f"{output.element(indices)} = {element(indices)}")
     return lines
 
 
-def _output_lines(desc: KernelDescription) -> list[str]:
-    """Name each result leaf, check array shapes, then write every leaf."""
-    lines = []
+def call_lines(desc: KernelDescription) -> list[str]:
+    """Call the per-example function, check array shapes, write every result leaf."""
+    lines = [f"result = {call_expression(desc)}"]
     values = []
     for k, output in enumerate(desc.outputs):
         value = _result_expression(output.path)
@@ -152,24 +190,35 @@ def _output_lines(desc: KernelDescription) -> list[str]:
         values.append(value)
     for output, value in zip(desc.outputs, values):
         if output.ndim > 0:
-            lines.append(f"if {value}.shape != {_example_shape(output)}:")
+            lines.append(f"if {value}.shape != {output.example_shape()}:")
             lines.append("    return WRONG_SHAPE")
     for output, value in zip(desc.outputs, values):
         if output.ndim == 0:
-            lines.append(f"{index_expression(output.name, output.axis)} = {value}")
+            lines.append(f"{output.element([])} = {value}")
         else:
-            lines.extend(_copy_lines(output, value))
+            lines.extend(write_lines(output, value,
+                                     lambda indices, v=value: f"{v}[{', '.join(indices)}]"))
     return lines
+
+
+def _indent(lines, depth: int) -> str:
+    return "\n".join("    " * depth + line for line in lines)
 
 
 def generate_source(desc: KernelDescription) -> str:
     """The kernel module's Python source for ``desc``."""
-    arg_names = [arg.name for arg in desc.args]
-    out_names = [output.name for output in desc.outputs]
-    example_params = ", ".join(["i"] + arg_names + out_names)
+    names = [arg.name for arg in desc.args] + [output.name for output in desc.outputs]
+    names += desc.sizes
+    example_params = ", ".join(["i"] + names)
     extra = ["status", "parallel"] if desc.parallel == "auto" else ["status"]
-    kernel_params = ", ".join(arg_names + out_names + extra)
-    body = "\n".join(" " * 8 + line for line in _output_lines(desc))
+    kernel_params = ", ".join(names + extra)
+    inner = [f"for {loop_index(level)} in range(n{level}):" for level in range(1, desc.levels)]
+    per_example = list(desc.body) if desc.body is not None else call_lines(desc)
+    body = [" " * 4 * depth + line for depth, line in enumerate(inner)]
+    body += ["    " * len(inner) + line for line in per_example]
+    example_flags = f"fastmath={desc.fastmath}, cache={desc.cache}"
+    if desc.body is not None:
+        example_flags += ", error_model='numpy'"
     flags = f"fastmath={desc.fastmath}, cache={desc.cache}"
     globals_note = ", ".join((desc.function,) + desc.namedtuples)
     return f'''\
@@ -177,17 +226,17 @@ def generate_source(desc: KernelDescription) -> str:
 
 Generated code. Globals provided by numbavmap: {globals_note}.
 """
+import numpy as np
 from numba import njit, prange
 
 OK, RAISED, WRONG_SHAPE = {OK}, {RAISED}, {WRONG_SHAPE}
 
 
-@njit({flags})
+@njit({example_flags})
 def {desc.example_name}({example_params}):
     """Run example i, write its results into the outputs, return its status."""
     try:
-        result = {call_expression(desc)}
-{body}
+{_indent(body, 2)}
     except Exception:
         return RAISED
     return OK

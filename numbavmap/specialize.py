@@ -79,6 +79,48 @@ def _namedtuple_classes(trees) -> dict:
     return classes
 
 
+def _compose_in_axes(calls: list) -> list[tuple]:
+    """Per leaf, the whole-array dimension each level maps (None: unmapped)."""
+    composed = []
+    for leaf_index, value in enumerate(calls[0].leaves):
+        remaining = list(range(np.ndim(value)))
+        axes = []
+        for call in calls:
+            axis = call.axes[leaf_index]
+            axes.append(None if axis is None else remaining.pop(axis))
+        composed.append(tuple(axes))
+    return composed
+
+
+def _compose_out_axes(chain, out_tree: TreeDef, shapes, out_names) -> tuple[list, list]:
+    """Per output leaf, the stacked array's dimension for each level, outermost first.
+
+    Also returns which outputs are unmapped (``out_axes=None`` at the outer level).
+    """
+    positions = [[] for _ in shapes]
+    ranks = [len(shape) for shape in shapes]
+    unmapped = [False] * len(shapes)
+    for depth, vmapped in enumerate(reversed(chain)):
+        outermost = depth == len(chain) - 1
+        spec_axes = prefix_axes(vmapped.out_axes_spec, out_tree, "out_axes", "the result")
+        for k, axis in enumerate(spec_axes):
+            if axis is None and not outermost:
+                raise ValueError(f"out_axes=None for {out_names[k]} of an inner vmap is not "
+                                 "supported: nest with an int out_axes")
+            position = 0 if axis is None else normalize_out_axis(axis, ranks[k])
+            if position is None:
+                raise ValueError(
+                    f"out_axes={axis} is out of range for {out_names[k]} of per-example shape "
+                    f"{shapes[k]}: stacked it has {ranks[k] + 1} dimensions, so its axis "
+                    f"must be in [{-ranks[k] - 1}, {ranks[k]}]"
+                )
+            positions[k] = [p + (p >= position) for p in positions[k]]
+            positions[k].insert(0, position)
+            ranks[k] += 1
+            unmapped[k] = axis is None
+    return [tuple(p) for p in positions], unmapped
+
+
 @dataclass
 class Specialization:
     """What one key's calls share: output layout, dtypes and the kernel."""
@@ -86,72 +128,82 @@ class Specialization:
     out_tree: TreeDef
     out_shapes: list
     out_dtypes: list
-    out_axes: list
+    out_positions: list
+    unmapped: list
+    inner_sizes: tuple
     out_names: list
     traced: list
     work: int
     description: KernelDescription
     namespace: dict
+    rerun: object
     kernel: object = None
 
     @classmethod
-    def build(cls, vmapped, call: BoundCall, result) -> Specialization:
-        """Describe the kernel for ``call`` given its traced ``result``; type it with Numba."""
+    def build(cls, chain, calls: list, result) -> Specialization:
+        """Describe the kernel for ``calls`` (one per nesting level, outermost first)
+        given the traced ``result``; type it with Numba."""
+        vmapped, call = chain[0], calls[0]
         traced, out_tree = result_structure(result)
         shapes = [np.shape(value) for value in traced]
         out_names = [f"output{''.join(f'[{k}]' for k in path)}" if path else "the output"
                      for path in leaf_paths(out_tree)]
-        raw_axes = prefix_axes(vmapped.out_axes_spec, out_tree, "out_axes", "the result")
-        out_axes = []
-        for axis, shape, name in zip(raw_axes, shapes, out_names):
-            normalized = None if axis is None else normalize_out_axis(axis, len(shape))
-            if axis is not None and normalized is None:
-                raise ValueError(
-                    f"out_axes={axis} is out of range for {name} of per-example shape "
-                    f"{shape}: stacked it has {len(shape) + 1} dimensions, so its axis "
-                    f"must be in [{-len(shape) - 1}, {len(shape)}]"
-                )
-            out_axes.append(normalized)
-        dtypes = vmapped.result_dtypes(call, out_tree, [len(s) for s in shapes])
+        positions, unmapped = _compose_out_axes(chain, out_tree, shapes, out_names)
+        in_axes = _compose_in_axes(calls)
+        dtypes = result_dtypes(vmapped.per_example, vmapped.innermost, call, in_axes,
+                               out_tree, [len(s) for s in shapes])
         taken: set = set()
-        function = _identifier(vmapped.py_func.__name__, taken)
-        args = tuple(KernelArg(_identifier(name, taken), axis)
-                     for name, axis in zip(call.names, call.axes))
-        outputs = tuple(
-            KernelOutput(f"out_{k}", path, 0 if axis is None else axis,
-                         len(shape))
-            for k, (path, axis, shape) in enumerate(zip(leaf_paths(out_tree), out_axes, shapes))
-        )
+        function = _identifier(vmapped.innermost.__name__, taken)
+        args = tuple(KernelArg(_identifier(name, taken), np.ndim(value), axes)
+                     for name, value, axes in zip(call.names, call.leaves, in_axes))
+        outputs = tuple(KernelOutput(f"out_{k}", path, len(shape), position)
+                        for k, (path, shape, position)
+                        in enumerate(zip(leaf_paths(out_tree), shapes, positions)))
         classes = _namedtuple_classes(call.trees)
         description = KernelDescription(
             function=function,
             args=args,
             call=tuple(CallArg(kw, tree) for kw, tree in zip(call.keywords, call.trees)),
             outputs=outputs,
+            levels=len(chain),
             namedtuples=tuple(sorted(classes)),
             parallel=vmapped.parallel,
             fastmath=vmapped.fastmath,
             cache=vmapped.cache,
         )
         work = 1
-        for value, axis in zip(call.leaves, call.axes):
-            if axis is not None:
-                work += max(1, value.size // max(1, value.shape[axis]))
+        for value in calls[-1].leaves:
+            work += np.size(value)
         namespace = dict(classes)
         namespace[function] = vmapped.per_example
-        return cls(out_tree, shapes, dtypes, out_axes, out_names, traced, work,
-                   description, namespace)
+        inner_sizes = tuple(inner.size for inner in calls[1:])
+        rerun = chain[1] if len(chain) > 1 else vmapped.per_example
+        return cls(out_tree, shapes, dtypes, positions, unmapped, inner_sizes, out_names,
+                   traced, work * int(np.prod(inner_sizes)), description, namespace, rerun)
+
+    def stacked_shape(self, k: int, size: int) -> tuple:
+        """Output ``k``'s stacked shape for ``size`` outer examples."""
+        sizes = (size,) + self.inner_sizes
+        full = [None] * (len(self.out_shapes[k]) + len(sizes))
+        for level, position in enumerate(self.out_positions[k]):
+            full[position] = sizes[level]
+        rest = iter(self.out_shapes[k])
+        return tuple(dim if dim is not None else next(rest) for dim in full)
 
     def source(self) -> str:
         """The generated kernel module's source."""
         return generate_source(self.description)
 
 
-def result_dtypes(dispatcher, py_func, call: BoundCall, out_tree: TreeDef, ranks) -> list:
-    """The dtype Numba gives each output leaf, checked against the traced ranks."""
+def result_dtypes(dispatcher, py_func, call: BoundCall, in_axes, out_tree: TreeDef,
+                  ranks) -> list:
+    """The dtype Numba gives each output leaf, checked against the traced ranks.
+
+    ``in_axes`` are the composed axes of every level (see ``_compose_in_axes``).
+    """
     leaf_types = [
-        example_function.example_type(_numba_type(value), axis)
-        for value, axis in zip(call.leaves, call.axes)
+        example_function.example_type(_numba_type(value), axes)
+        for value, axes in zip(call.leaves, in_axes)
     ]
     positional, keyword = [], {}
     start = 0
