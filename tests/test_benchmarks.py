@@ -22,16 +22,7 @@ if str(ROOT) not in sys.path:  # asv_benchmarks/ is not installed with the packa
 from asv_benchmarks import compare  # noqa: E402
 from asv_benchmarks import workloads as wl  # noqa: E402
 
-NESTED_VMAP_BUG = pytest.mark.xfail(
-    reason="numbavmap 0.1.0 runs vmap(vmap(f, in_axes=(None, 0)), in_axes=(0, None)) with the "
-    "inner in_axes only (result shape (m,), not (n, m))",
-    strict=False,
-)
-CASES = [
-    pytest.param(key, name, marks=[NESTED_VMAP_BUG] if (key, name) == ("W6", wl.NUMBAVMAP) else [])
-    for key, w in wl.WORKLOADS.items()
-    for name in w.implementations
-]
+CASES = [(key, name) for key, w in wl.WORKLOADS.items() for name in w.implementations]
 
 
 def test_asv_check(tmp_path):
