@@ -29,7 +29,6 @@ Compiled functions are built once per process and shared (``functools.cache``).
 from __future__ import annotations
 
 import functools
-import math
 import time
 import types
 from collections.abc import Callable
@@ -658,20 +657,21 @@ class Timing:
     number: int  # calls per sample
 
 
-def measure(prepared, repeat=7, sample_time=0.05):
-    """Median seconds per call of ``prepared.run()`` (scaled): ``repeat``
-    samples, each timing as many calls as fill ``sample_time``."""
-    run = prepared.run
+def _seconds(run, number):
     start = time.perf_counter()
-    run()  # warm up (the check already ran it once)
-    once = time.perf_counter() - start
-    number = max(1, math.ceil(sample_time / max(once, 1e-7)))
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in range(number):
-            run()
-        times.append((time.perf_counter() - start) / number)
+    for _ in range(number):
+        run()
+    return time.perf_counter() - start
+
+
+def measure(prepared, repeat=7, sample_time=0.05):
+    """Median and best seconds per call of ``prepared.run()`` (scaled):
+    ``repeat`` samples, each timing as many calls as fill ``sample_time`` (found
+    by doubling, as ``timeit``'s autorange does, which also warms up)."""
+    run, number = prepared.run, 1
+    while _seconds(run, number) < sample_time:
+        number *= 2
+    times = [_seconds(run, number) / number for _ in range(repeat)]
     scale = prepared.scale
     return Timing(float(np.median(times)) * scale, min(times) * scale, repeat, number)
 
