@@ -90,28 +90,43 @@ def header(size, load_before):
         f"itself adds about 2).",
         f"Versions: {versions}.",
         f"Run: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, one process, "
-        f"float64, {mode}; median of {settings['repeat']} samples "
-        f"(each at least {settings['sample_time'] * 1000:g} ms of calls).",
+        f"float64, {mode}; median of {settings['repeat']} samples, taken in turns across "
+        f"a workload's implementations (each at least {settings['sample_time'] * 1000:g} ms "
+        "of calls).",
         "python_loop and np_vectorize run on a sample of examples and are scaled to the "
         'whole batch ("scaled"). Ratios are time / time of the other implementation '
         "(below 1 is faster).",
     ]
 
 
-def time_implementation(key, name, size):
-    """The :class:`~asv_benchmarks.workloads.Timing` of one implementation, or the
-    reason it did not run."""
+def prepare(key, name, size):
+    """The implementation, built and checked, or the reason it cannot run."""
     progress(f"  {key} {name}: build, check")
     try:
-        prepared = wl.prepare(key, name, size)
-        progress(f"  {key} {name}: timing")
-        return wl.measure(prepared, **SETTINGS[size])
+        return wl.prepare(key, name, size)
     except wl.Unavailable as exc:
         progress(f"  {key} {name}: skipped ({exc})")
         return "n/a"
     except Exception as exc:  # keep going: one broken implementation is a row, not a crash
         progress(traceback.format_exc())
         return f"error: {type(exc).__name__}"
+
+
+def time_interleaved(key, prepared, size):
+    """Time every implementation of a workload, one sample of each in turn, so
+    that a burst of other load on a shared machine hits them all alike."""
+    settings = SETTINGS[size]
+    ready = {name: p for name, p in prepared.items() if isinstance(p, wl.Prepared)}
+    numbers = {name: wl.calls_per_sample(p, settings["sample_time"]) for name, p in ready.items()}
+    samples = {name: [] for name in ready}
+    for i in range(settings["repeat"]):
+        progress(f"  {key}: timing, round {i + 1} of {settings['repeat']}")
+        for name, p in ready.items():
+            samples[name].append(wl.sample_seconds(p, numbers[name]))
+    return {
+        name: wl.timing(samples[name], numbers[name]) if name in ready else reason
+        for name, reason in prepared.items()
+    }
 
 
 def first_call(key, size):
@@ -132,7 +147,8 @@ def run(size, keys):
         w = wl.WORKLOADS[key]
         progress(f"[{i}/{len(keys)}] {w.describe(size)}")
         first[key] = first_call(key, size)  # before anything else compiles numbavmap
-        times[key] = {name: time_implementation(key, name, size) for name in w.implementations}
+        prepared = {name: prepare(key, name, size) for name in w.implementations}
+        times[key] = time_interleaved(key, prepared, size)
         wl.clear_caches()
     return times, first
 

@@ -657,23 +657,33 @@ class Timing:
     number: int  # calls per sample
 
 
-def _seconds(run, number):
+def calls_per_sample(prepared, sample_time=0.05):
+    """How many calls of ``prepared.run()`` fill ``sample_time``, found by
+    doubling as ``timeit``'s autorange does (which also warms up)."""
+    number = 1
+    while sample_seconds(prepared, number) * number / prepared.scale < sample_time:
+        number *= 2
+    return number
+
+
+def sample_seconds(prepared, number):
+    """Seconds per call of ``prepared.run()`` over ``number`` calls (scaled)."""
+    run = prepared.run
     start = time.perf_counter()
     for _ in range(number):
         run()
-    return time.perf_counter() - start
+    return (time.perf_counter() - start) / number * prepared.scale
+
+
+def timing(samples, number):
+    return Timing(float(np.median(samples)), min(samples), len(samples), number)
 
 
 def measure(prepared, repeat=7, sample_time=0.05):
-    """Median and best seconds per call of ``prepared.run()`` (scaled):
-    ``repeat`` samples, each timing as many calls as fill ``sample_time`` (found
-    by doubling, as ``timeit``'s autorange does, which also warms up)."""
-    run, number = prepared.run, 1
-    while _seconds(run, number) < sample_time:
-        number *= 2
-    times = [_seconds(run, number) / number for _ in range(repeat)]
-    scale = prepared.scale
-    return Timing(float(np.median(times)) * scale, min(times) * scale, repeat, number)
+    """Median and best seconds per call of ``prepared.run()`` (scaled) over
+    ``repeat`` samples, each as many calls as fill ``sample_time``."""
+    number = calls_per_sample(prepared, sample_time)
+    return timing([sample_seconds(prepared, number) for _ in range(repeat)], number)
 
 
 def first_call_seconds(key, size="full", fn=None):
