@@ -18,6 +18,7 @@ import argparse
 import datetime
 import os
 import platform
+import subprocess
 import sys
 import traceback
 from pathlib import Path
@@ -60,7 +61,18 @@ def numbavmap_version():
         import numbavmap
     except ImportError:
         return "not importable"
-    return getattr(numbavmap, "__version__", "unknown version")
+    version = getattr(numbavmap, "__version__", "unknown version")
+    try:  # the commit, where numbavmap runs from a git checkout
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(numbavmap.__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"{version} (git {commit})" if commit else version
 
 
 def header(size, load_before):
