@@ -14,9 +14,11 @@ import hashlib
 import inspect
 from collections import namedtuple
 
+from numba.core import types
 from numba.core.dispatcher import Dispatcher
+from numba.extending import typeof_impl
 
-from . import example_function
+from . import example_function, jit_call
 from .calls import bind_call
 from .execute import CallPlan, plan_key
 from .loader import load_module
@@ -56,6 +58,11 @@ class VmappedFunction:
                  fastmath=False, cache=False, target="cpu"):
         if not callable(fun):
             raise TypeError(f"vmap expects a function, got {type(fun).__name__}")
+        if isinstance(fun, functools.partial):
+            raise TypeError(
+                "vmap needs a plain Python function, not functools.partial: Numba compiles "
+                "the function's code; write a def (or lambda) that passes the fixed arguments"
+            )
         if isinstance(in_axes, list):
             in_axes = tuple(in_axes)
         self.py_func = fun.py_func if isinstance(fun, Dispatcher) else fun
@@ -110,6 +117,11 @@ class VmappedFunction:
         where = f"{function.__module__}.{function.__qualname__}"
         return hashlib.sha256(f"{where}\0{text}".encode()).hexdigest()
 
+    @functools.cached_property
+    def jit_entry(self):
+        """The Numba dispatcher Numba calls when compiled code calls this function."""
+        return jit_call.jit_entry(self)
+
     def cache_info(self) -> CacheInfo:
         """``(traces, compilations, hits, currsize)`` of the specialization cache."""
         return CacheInfo(currsize=len(self._specializations), **self._counts)
@@ -136,7 +148,7 @@ class VmappedFunction:
 
     def inspect_kernel(self, *args, **kwargs) -> str:
         """The generated kernel source that a call with these arguments would run."""
-        return self._specialization(self._bind(args, kwargs)).source()
+        return self._specialization(self._bind(args, kwargs), count_hit=False).source()
 
     def _error_prefix(self) -> str:
         return f"vmap({self.__name__}, in_axes={self.in_axes!r}, out_axes={self.out_axes!r})"
@@ -159,10 +171,10 @@ class VmappedFunction:
             calls.append(inner._bind(args, kwargs))
         return calls
 
-    def _specialization(self, call) -> Specialization:
+    def _specialization(self, call, count_hit: bool = True) -> Specialization:
         spec = self._specializations.get(call.key)
         if spec is not None:
-            self._counts["hits"] += 1
+            self._counts["hits"] += count_hit
             return spec
         calls = self._bind_levels(call)
         compiled_before = self._compiled_count()
@@ -189,6 +201,12 @@ class VmappedFunction:
     def _compiled_count(self) -> int:
         dispatchers = [self._per_example] if self._per_example is not None else []
         return sum(_compiled(d) for d in dispatchers + list(self._kernels.values()))
+
+
+@typeof_impl.register(VmappedFunction)
+def _typeof_vmapped(value, context):
+    """Compiled code sees a VmappedFunction as the dispatcher of its entry function."""
+    return types.Dispatcher(value.jit_entry)
 
 
 def _compiled(dispatcher) -> int:

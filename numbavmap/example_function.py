@@ -15,16 +15,16 @@ import re
 import types as pytypes
 
 import numba
-from numba.core import errors as numba_errors
 from numba.core import types
 from numba.core.registry import cpu_target
 
+from . import source
 from .errors import CompileError
 
 
 @numba.njit
 def _no_print(*args):
-    """Stands in for ``print`` inside compiled per-example functions."""
+    """Stands in for ``print`` in per-example functions whose source is unavailable."""
 
 
 def source_location(py_func) -> str:
@@ -34,18 +34,25 @@ def source_location(py_func) -> str:
 
 
 def compile_per_example(py_func, *, fastmath: bool, cache: bool):
-    """A Numba dispatcher for ``py_func`` with ``print`` calls silenced."""
-    silent = pytypes.FunctionType(
-        py_func.__code__,
-        dict(py_func.__globals__, print=_no_print),
-        py_func.__name__,
-        py_func.__defaults__,
-        py_func.__closure__,
-    )
-    silent.__kwdefaults__ = py_func.__kwdefaults__
+    """A Numba dispatcher for ``py_func`` without its ``print`` / ``logging`` calls.
+
+    The calls are removed from the source; without source, ``print`` becomes a
+    no-op (positional arguments only). Scalar arithmetic follows NumPy's
+    error model (``1.0 / 0.0`` is inf), as array arithmetic does.
+    """
+    silent = source.without_side_effects(py_func)
+    if silent is None:
+        silent = pytypes.FunctionType(
+            py_func.__code__,
+            dict(py_func.__globals__, print=_no_print),
+            py_func.__name__,
+            py_func.__defaults__,
+            py_func.__closure__,
+        )
+        silent.__kwdefaults__ = py_func.__kwdefaults__
     silent.__qualname__ = f"{py_func.__qualname__}__numbavmap"
     silent.__module__ = py_func.__module__
-    return numba.njit(fastmath=fastmath, cache=cache)(silent)
+    return numba.njit(fastmath=fastmath, cache=cache, error_model="numpy")(silent)
 
 
 def example_type(value_type, axes: tuple):
@@ -86,7 +93,7 @@ def result_type(dispatcher, py_func, arg_types: list, kwarg_types: dict):
     try:
         _, _, folded, _ = dispatcher.get_call_template(tuple(arg_types), kwarg_types)
         return dispatcher.overloads[tuple(folded)].signature.return_type
-    except (numba_errors.NumbaError, numba_errors.UnsupportedError) as exc:
+    except Exception as exc:  # noqa: BLE001 - every Numba failure becomes a CompileError
         raise compile_error(py_func, exc) from None
 
 
@@ -103,7 +110,8 @@ def numba_reason(exc: BaseException) -> str:
 def compile_error(py_func, exc: BaseException) -> CompileError:
     """A ``CompileError`` naming the function, its file:line and Numba's reason."""
     hint = ""
-    if "readonly" in str(exc).lower():
+    reason = str(exc)
+    if "readonly" in reason and ("setitem" in reason or "Cannot modify" in reason):
         hint = (
             "\nnumbavmap passes inputs read-only (inputs are never written to): "
             "copy an argument before changing it in place."

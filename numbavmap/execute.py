@@ -41,29 +41,34 @@ def plan_key(args: tuple, kwargs: dict):
 
 
 class CallPlan:
-    """A specialization bound to one batch size and argument layout."""
+    """A specialization bound to one batch size and argument layout.
+
+    The status buffer is reused across calls: the kernel writes every entry,
+    and it runs holding the GIL, so two calls never share it at once.
+    """
 
     def __init__(self, spec: Specialization, call, parallel: bool):
         self.spec = spec
-        self.call = call
+        self.call = replace(call, leaves=[])
         self.size = call.size
-        self.shapes = [spec.stacked_shape(k, call.size) for k in range(len(spec.out_shapes))]
-        self.extra = (parallel,) if spec.description.parallel == "auto" else ()
+        self.allocations = [(spec.stacked_shape(k, call.size), dtype)
+                            for k, dtype in enumerate(spec.out_dtypes)]
+        self.status = np.empty(call.size, np.uint8)
+        extra = (parallel,) if spec.description.parallel == "auto" else ()
+        self.tail = (*spec.inner_sizes, self.status, *extra)
         self.plain = not any(spec.unmapped)
+        self.single = spec.out_tree.is_leaf
 
     def run(self, leaves):
         """Run the kernel on ``leaves`` (the call's flattened arguments)."""
         spec = self.spec
-        outputs = [np.empty(shape, dtype) for shape, dtype in zip(self.shapes, spec.out_dtypes)]
-        if self.size:
-            status = np.zeros(self.size, np.uint8)
-            arguments = [kernel_value(value) for value in leaves]
-            if spec.kernel(*arguments, *outputs, *spec.inner_sizes, status, *self.extra):
-                raise_failure(spec, replace(self.call, leaves=leaves), status)
+        outputs = [np.empty(shape, dtype) for shape, dtype in self.allocations]
+        if self.size and spec.kernel(*map(kernel_value, leaves), *outputs, *self.tail):
+            raise_failure(spec, replace(self.call, leaves=leaves), self.status)
         if not self.plain:
             outputs = [_finish_unmapped(spec, k, out) if spec.unmapped[k] else out
                        for k, out in enumerate(outputs)]
-        return unflatten(spec.out_tree, outputs)
+        return outputs[0] if self.single else unflatten(spec.out_tree, outputs)
 
 
 def _finish_unmapped(spec: Specialization, k: int, stacked: np.ndarray):

@@ -8,6 +8,7 @@ kernel. The kernel module itself is generated and loaded on first use.
 
 from __future__ import annotations
 
+import inspect
 import keyword
 import re
 from dataclasses import dataclass
@@ -19,21 +20,22 @@ from numba.np.numpy_support import as_dtype
 
 from . import example_function
 from .calls import BoundCall
+from .fuse import Operand, Target, fuse
 from .kernel import CallArg, KernelArg, KernelDescription, KernelOutput, generate_source
 from .specs import normalize_out_axis, prefix_axes
 from .trace import result_structure
 from .trees import TreeDef, leaf_paths
 
-_RESERVED = {"i", "status", "parallel", "failures", "result", "njit", "prange",
+_RESERVED = {"i", "status", "parallel", "failures", "result", "njit", "prange", "np",
              "OK", "RAISED", "WRONG_SHAPE"}
-_INTERNAL = re.compile(r"(j|value_|out_)[0-9]+")
+_INTERNAL = re.compile(r"(i|j|n|value_|out_)[0-9]+")
 
 
 def kernel_value(value):
     """What the kernel receives for a leaf: arrays as read-only views, scalars as is."""
-    if isinstance(value, np.ndarray) and value.flags.writeable:
-        value = value.view()
-        value.flags.writeable = False
+    if isinstance(value, np.ndarray):
+        value = value.view(np.ndarray)
+        value.setflags(write=False)
     return value
 
 
@@ -41,7 +43,8 @@ def _numba_type(value):
     return numba.typeof(kernel_value(value))
 
 
-def _identifier(name: str, taken: set) -> str:
+def identifier(name: str, taken: set) -> str:
+    """A valid, unused Python name for ``name`` that no generated code uses."""
     base = "".join(ch if ch.isalnum() else "_" for ch in name).strip("_") or "arg"
     candidate = base if not base[0].isdigit() else f"arg_{base}"
     while (candidate in taken or candidate in _RESERVED or keyword.iskeyword(candidate)
@@ -153,13 +156,14 @@ class Specialization:
         dtypes = result_dtypes(vmapped.per_example, vmapped.innermost, call, in_axes,
                                out_tree, [len(s) for s in shapes])
         taken: set = set()
-        function = _identifier(vmapped.innermost.__name__, taken)
-        args = tuple(KernelArg(_identifier(name, taken), np.ndim(value), axes)
+        function = identifier(vmapped.innermost.__name__, taken)
+        args = tuple(KernelArg(identifier(name, taken), np.ndim(value), axes)
                      for name, value, axes in zip(call.names, call.leaves, in_axes))
         outputs = tuple(KernelOutput(f"out_{k}", path, len(shape), position)
                         for k, (path, shape, position)
                         in enumerate(zip(leaf_paths(out_tree), shapes, positions)))
         classes = _namedtuple_classes(call.trees)
+        body = _fused_body(vmapped.innermost, call, args, outputs, shapes)
         description = KernelDescription(
             function=function,
             args=args,
@@ -170,6 +174,7 @@ class Specialization:
             parallel=vmapped.parallel,
             fastmath=vmapped.fastmath,
             cache=vmapped.cache,
+            body=body,
         )
         work = 1
         for value in calls[-1].leaves:
@@ -193,6 +198,36 @@ class Specialization:
     def source(self) -> str:
         """The generated kernel module's source."""
         return generate_source(self.description)
+
+
+def _operand(arg: KernelArg, value) -> Operand:
+    levels = {axis for axis in arg.axes if axis is not None}
+    own = [d for d in range(arg.ndim) if d not in levels]
+    return Operand(
+        shape=tuple(np.shape(value)[d] for d in own),
+        dims=tuple(f"{arg.name}.shape[{d}]" for d in own),
+        kind=np.asarray(value).dtype.kind,
+        element=arg.element,
+    )
+
+
+def _fused_body(py_func, call: BoundCall, args, outputs, shapes):
+    """The fused per-example body (see ``numbavmap.fuse``), or None to call the function."""
+    if any(not tree.is_leaf for tree in call.trees):
+        return None
+    names = example_function.signature_names(py_func, call.keywords.count(None))
+    names += [keyword for keyword in call.keywords if keyword is not None]
+    operands = {name: _operand(arg, value)
+                for name, arg, value in zip(names, args, call.leaves)}
+    order = list(inspect.signature(py_func).parameters)
+    if sorted(operands) != sorted(order):
+        return None
+    operands = {name: operands[name] for name in order}
+    targets = [Target(output.path, shape, output.element)
+               for output, shape in zip(outputs, shapes)]
+    taken = {arg.name for arg in args} | {output.name for output in outputs} | _RESERVED
+    lines = fuse(py_func, operands, targets, taken)
+    return None if lines is None else tuple(lines)
 
 
 def result_dtypes(dispatcher, py_func, call: BoundCall, in_axes, out_tree: TreeDef,

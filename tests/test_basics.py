@@ -165,3 +165,42 @@ def test_print_happens_once_per_specialization(capsys):
     assert capsys.readouterr().out == "tracing (3,)\n"
     f(np.ones((5, 4)))
     assert capsys.readouterr().out == "tracing (4,)\n"
+
+
+def test_side_effects_run_once_in_the_trace(capsys, caplog):
+    import logging
+
+    def chatty(v):
+        print(f"first value {v[0]:.1f}")
+        logging.getLogger("numbavmap.tests").warning("tracing")
+        return np.sum(v) + 1.0 / v[1]
+
+    result = vmap(chatty, parallel=False)(np.array([[1.0, 2.0], [3.0, 0.0], [5.0, 4.0]]))
+    assert capsys.readouterr().out == "first value 1.0\n"
+    assert [record.message for record in caplog.records] == ["tracing"]
+    np.testing.assert_allclose(result, [3.5, np.inf, 9.25])
+
+
+def test_closures_are_compiled_with_their_values():
+    scale = 3.0
+
+    def scaled_max(v):
+        return (v * scale).max()
+
+    x = np.arange(6.0).reshape(3, 2)
+    assert_trees_close(vmap(scaled_max, parallel=False)(x), loop_reference(scaled_max, x))
+
+
+def test_partial_is_rejected_clearly():
+    import functools
+
+    with pytest.raises(TypeError, match="functools.partial"):
+        vmap(functools.partial(scale_and_total, c=np.ones(3)))
+
+
+def test_inspect_kernel_is_not_a_cache_hit():
+    f = vmap(sum_of_squares, parallel=False)
+    x = np.ones((3, 2))
+    f.inspect_kernel(x)
+    f.inspect_kernel(x)
+    assert f.cache_info().hits == 0 and f.cache_info().traces == 1

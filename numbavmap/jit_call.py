@@ -1,0 +1,188 @@
+"""Calling a ``VmappedFunction`` from code compiled with ``numba.njit``.
+
+Numba types a ``VmappedFunction`` global as the dispatcher of a small entry
+function (``typeof_impl`` below). When the caller is compiled, the entry's
+overload sees the argument *types* (not values, so there is no Python
+trace): it describes the kernel from Numba's result type, and generates a
+wrapper that sizes the outputs from example 0, runs the kernel and returns
+the stacked result::
+
+    def sum_of_squares_call(*args):
+        v, = args
+        n = v.shape[0]
+        if n == 0:
+            raise ValueError("vmap(sum_of_squares) called from compiled code needs at least one example")
+        first = sum_of_squares(v[0])
+        out_0 = np.empty((n,), np.float64)
+        status = np.zeros(n, np.uint8)
+        if sum_of_squares_kernel(v, out_0, status, n >= 32768):
+            raise ValueError("vmap(sum_of_squares): an example raised or returned another shape")
+        return out_0
+
+Supported here: one level of vmap over arrays and scalars (no containers,
+no keyword arguments, no nesting), int ``out_axes``. Anything else is a
+Numba typing error that says so.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba.core import types
+from numba.extending import overload
+
+from . import example_function
+from .kernel import CallArg, KernelArg, KernelDescription, KernelOutput, generate_source
+from .loader import load_module
+from .specialize import identifier
+from .specs import normalize_in_axis, normalize_out_axis, prefix_axes, split_in_axes
+from .trees import LEAF, TreeDef, leaf_paths
+
+
+def _numba_tree(numba_type) -> TreeDef:
+    if isinstance(numba_type, types.BaseTuple):
+        children = tuple(_numba_tree(child) for child in numba_type.types)
+        if isinstance(numba_type, types.BaseNamedTuple):
+            return TreeDef("namedtuple", children, numba_type.instance_class)
+        return TreeDef("tuple", children)
+    return LEAF
+
+
+def _leaf_types(numba_type) -> list:
+    if isinstance(numba_type, types.BaseTuple):
+        return [leaf for child in numba_type.types for leaf in _leaf_types(child)]
+    return [numba_type]
+
+
+def _rank(numba_type) -> int:
+    return numba_type.ndim if isinstance(numba_type, types.Array) else 0
+
+
+def _dtype_name(numba_type) -> str:
+    dtype = numba.np.numpy_support.as_dtype(
+        numba_type.dtype if isinstance(numba_type, types.Array) else numba_type)
+    return "bool_" if dtype.name == "bool" else dtype.name
+
+
+def _fail(vmapped, message: str):
+    raise numba.core.errors.TypingError(f"vmap({vmapped.__name__}) in compiled code: {message}")
+
+
+def wrapper_source(vmapped, arg_types) -> tuple:
+    """The wrapper's source, the kernel it calls, the wrapper's name, namedtuple classes."""
+    if len(vmapped.chain) > 1:
+        _fail(vmapped, "nested vmaps can be called from Python only")
+    if any(isinstance(t, types.BaseTuple) for t in arg_types):
+        _fail(vmapped, "containers as arguments can be passed from Python only")
+    taken = {"n", "first", "args"}
+    function = identifier(vmapped.innermost.__name__, taken)
+    names = [identifier(name, taken) for name in
+             example_function.signature_names(vmapped.innermost, len(arg_types))]
+    specs = split_in_axes(vmapped.in_axes_spec, len(arg_types))
+    axes = []
+    for name, spec, arg_type in zip(names, specs, arg_types):
+        ndim = _rank(arg_type)
+        axis = None if spec is None else normalize_in_axis(spec, ndim)
+        if spec is not None and axis is None:
+            _fail(vmapped, f"in_axes={spec} is out of range for argument {name} of {ndim} dims")
+        axes.append(axis)
+    mapped = [(name, axis) for name, axis in zip(names, axes) if axis is not None]
+    if not mapped:
+        _fail(vmapped, "at least one argument must be mapped")
+    example_types = [example_function.example_type(t, (axis,))
+                     for t, axis in zip(arg_types, axes)]
+    result_type = example_function.result_type(vmapped.per_example, vmapped.innermost,
+                                               example_types, {})
+    tree = _numba_tree(result_type)
+    leaf_types = _leaf_types(result_type)
+    out_axes = prefix_axes(vmapped.out_axes_spec, tree, "out_axes", "the result")
+    outputs = []
+    for k, (path, leaf_type, axis) in enumerate(zip(leaf_paths(tree), leaf_types, out_axes)):
+        position = None if axis is None else normalize_out_axis(axis, _rank(leaf_type))
+        if position is None:
+            _fail(vmapped, f"out_axes={axis} is not supported for output {k}")
+        outputs.append(KernelOutput(f"out_{k}", path, _rank(leaf_type), (position,)))
+    description = KernelDescription(
+        function=function,
+        args=tuple(KernelArg(name, _rank(t), (axis,))
+                   for name, t, axis in zip(names, arg_types, axes)),
+        call=tuple(CallArg(None, LEAF) for _ in arg_types),
+        outputs=tuple(outputs),
+        parallel="auto" if vmapped.parallel == "auto" else vmapped.parallel,
+        fastmath=vmapped.fastmath,
+    )
+    first_name, first_axis = mapped[0]
+    label = f"vmap({function})"
+    lines = [f"def {function}_call(*args):",
+             f"    {', '.join(names)}, = args",
+             f"    n = {first_name}.shape[{first_axis}]"]
+    for name, axis in mapped[1:]:
+        lines += [f"    if {name}.shape[{axis}] != n:",
+                  f"        raise ValueError(\"{label}: mapped axes have different sizes\")"]
+    lines += ["    if n == 0:",
+              f"        raise ValueError(\"{label} called from compiled code needs at least "
+              "one example\")",
+              f"    first = {_first_call(description)}"]
+    for output, leaf_type in zip(outputs, leaf_types):
+        value = "first" + "".join(f"[{index}]" for index in output.path)
+        shape = (f"{value}.shape[:{output.axes[0]}] + (n,) + {value}.shape[{output.axes[0]}:]"
+                 if output.ndim else "(n,)")
+        lines.append(f"    {output.name} = np.empty({shape}, np.{_dtype_name(leaf_type)})")
+    flag = ", n >= PARALLEL_THRESHOLD" if description.parallel == "auto" else ""
+    out_names = [output.name for output in outputs]
+    lines += ["    status = np.zeros(n, np.uint8)",
+              f"    if {description.kernel_name}({', '.join(names + out_names)}, status{flag}):",
+              f"        raise ValueError(\"{label}: an example raised or returned another "
+              "shape\")",
+              f"    return {_result_expression(tree, iter(out_names))}"]
+    return "\n".join(lines) + "\n", description, f"{function}_call", _classes(tree)
+
+
+def _first_call(description: KernelDescription) -> str:
+    parts = []
+    for arg in description.args:
+        axis = arg.axes[0]
+        parts.append(arg.name if axis is None
+                     else f"{arg.name}[{', '.join([':'] * axis + ['0'])}]")
+    return f"{description.function}({', '.join(parts)})"
+
+
+def _result_expression(tree: TreeDef, names) -> str:
+    if tree.is_leaf:
+        return next(names)
+    parts = [_result_expression(child, names) for child in tree.children]
+    if tree.kind == "namedtuple":
+        return f"{tree.cls.__name__}({', '.join(parts)})"
+    return f"({parts[0]},)" if len(parts) == 1 else f"({', '.join(parts)})"
+
+
+def _classes(tree: TreeDef) -> dict:
+    found = {tree.cls.__name__: tree.cls} if tree.kind == "namedtuple" else {}
+    for child in tree.children:
+        found.update(_classes(child))
+    return found
+
+
+def jit_entry(vmapped):
+    """A Numba dispatcher that runs ``vmapped`` when called from compiled code."""
+    from .api import PARALLEL_THRESHOLD
+
+    def stub(*args):
+        raise NotImplementedError("only called from compiled code")
+
+    @overload(stub, jit_options={"fastmath": vmapped.fastmath})
+    def _stub_overload(*args):
+        source, description, name, classes = wrapper_source(vmapped, list(args))
+        namespace = {description.function: vmapped.per_example,
+                     "PARALLEL_THRESHOLD": PARALLEL_THRESHOLD, **classes}
+        kernel = load_module(generate_source(description), namespace, vmapped.fingerprint,
+                             on_disk=False)
+        namespace.update(np=np, **{description.kernel_name:
+                                   getattr(kernel, description.kernel_name)})
+        return getattr(load_module(source, namespace, vmapped.fingerprint, on_disk=False), name)
+
+    @numba.njit
+    def entry(*args):
+        return stub(*args)
+
+    return entry

@@ -1,0 +1,153 @@
+"""Fusing NumPy-style per-example code: same results, no per-example allocation."""
+
+import linecache
+import numpy as np
+import pytest
+from hypothesis import given, reject, settings
+from hypothesis import strategies as st
+from numba.core.runtime import _nrt_python, rtsys
+
+from numbavmap import CompileError, vmap
+from numbavmap.testing import assert_trees_close, loop_reference
+
+
+def sum_of_squares(v):
+    return np.sum(v**2)
+
+
+def distance(x, c):
+    return np.sqrt(np.sum((x - c) ** 2))
+
+
+def normalize(v):
+    return v / np.sqrt(np.sum(v * v))
+
+
+WORKLOADS = {
+    "W1": (vmap(sum_of_squares), lambda n: (np.random.default_rng(1).normal(size=(n, 3)),)),
+    "W3": (vmap(distance, in_axes=(0, None)),
+           lambda n: (np.random.default_rng(2).normal(size=(n, 8)), np.arange(8.0))),
+    "W4": (vmap(normalize), lambda n: (np.random.default_rng(3).normal(size=(n, 64)),)),
+}
+
+
+def test_fused_kernel_reads_in_place_and_writes_the_output():
+    source = WORKLOADS["W4"][0].inspect_kernel(np.ones((4, 64)))
+    assert "normalize(" not in source.split("def normalize_example")[1]
+    assert "sum_0 += (v[i, j0] * v[i, j0])" in source
+    assert "out_0[i, j0] = (v[i, j0] / scalar_0)" in source
+
+
+@pytest.mark.parametrize("name", sorted(WORKLOADS))
+def test_allocations_do_not_grow_with_the_batch(name):
+    f, make = WORKLOADS[name]
+    _nrt_python.memsys_enable_stats()
+
+    def allocations(n):
+        args = make(n)
+        f(*args)
+        before = rtsys.get_allocation_stats().alloc
+        f(*args)
+        return rtsys.get_allocation_stats().alloc - before
+
+    # Serial (small batches) and parallel (large) kernels each allocate a few
+    # fixed buffers per call; neither count may depend on the batch size.
+    serial = [allocations(n) for n in (10, 100)]
+    parallel = [allocations(n) for n in (20_000, 200_000)]
+    assert serial[0] == serial[1] < 10
+    assert parallel[0] == parallel[1] < 10
+    assert_trees_close(f(*make(50)), loop_reference(f.py_func, *make(50),
+                                                    in_axes=f.in_axes), rtol=1e-12)
+
+
+def test_unfusable_functions_still_run_by_call():
+    def clipped_sum(v):
+        total = 0.0
+        for value in v:
+            if value > 0:
+                total += value
+        return total
+
+    f = vmap(clipped_sum, parallel=False)
+    x = np.random.default_rng(0).normal(size=(20, 5))
+    assert "result = clipped_sum(v[i])" in f.inspect_kernel(x)
+    assert_trees_close(f(x), loop_reference(clipped_sum, x))
+
+
+def test_min_of_empty_example_raises_like_numpy():
+    f = vmap(lambda v: np.min(v) + 1.0, parallel=False)
+    with pytest.raises(ValueError, match="zero-size array"):
+        f(np.ones((3, 0)))
+
+
+# Random functions built from the fusable subset --------------------------------
+
+UNARY = ["np.sqrt(np.abs({}))", "np.exp(-np.abs({}))", "np.abs({})", "-{}", "np.tanh({})",
+         "np.maximum({}, 0.5)", "np.where({} > 0, {}, 2.0)".replace("{}", "{0}")]
+BINARY = ["({} + {})", "({} - {})", "({} * {})", "np.minimum({}, {})"]
+REDUCE = ["np.sum({})", "np.max({})", "np.mean({})", "{}.sum()", "np.prod({} * 0.5)",
+          "np.dot({}, b)", "np.linalg.norm({})"]
+
+
+@st.composite
+def expressions(draw, depth=3):
+    if depth == 0 or draw(st.integers(0, 3)) == 0:
+        return draw(st.sampled_from(["a", "b", "s", "2.0"]))
+    choice = draw(st.integers(0, 2))
+    if choice == 0:
+        return draw(st.sampled_from(UNARY)).format(draw(expressions(depth - 1)))
+    if choice == 1:
+        return draw(st.sampled_from(BINARY)).format(draw(expressions(depth - 1)),
+                                                    draw(expressions(depth - 1)))
+    return "({} + s)".format(draw(st.sampled_from(REDUCE)).format(
+        "(a + {})".format(draw(expressions(depth - 1)))))
+
+
+@st.composite
+def functions(draw):
+    array_expr = draw(expressions())
+    scalar_expr = draw(st.sampled_from(REDUCE)).format("(a + {})".format(draw(expressions(2))))
+    source = (f"def f(a, b, s):\n    t = {array_expr}\n    r = {scalar_expr}\n"
+              f"    return t * 1.0 + a * 0.0, r\n")
+    namespace = {"np": np}
+    filename = f"<random function {abs(hash(source))}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), namespace)
+    return source, namespace["f"]
+
+
+_FUSED = {}
+
+
+# Each random function compiles twice (for its dtypes, then fused): half the
+# profile's example count keeps CI fast.
+@settings(max_examples=max(5, settings.default.max_examples // 2))
+@given(fn=functions(), size=st.integers(0, 4), width=st.integers(0, 4),
+       dtype=st.sampled_from([np.float64, np.float32, np.int64]), special=st.booleans())
+def test_random_fused_functions_match_the_loop(fn, size, width, dtype, special):
+    source, f = fn
+    rng = np.random.default_rng(size * 10 + width)
+    a = (rng.normal(size=(max(size, 1), width)) * 3).astype(dtype)
+    b = (rng.normal(size=(max(size, 1), width)) * 3).astype(dtype)
+    if special and dtype != np.int64 and a.size:
+        a.flat[0] = np.nan
+        b.flat[-1] = np.inf
+    if source not in _FUSED:
+        _FUSED[source] = vmap(f, in_axes=(0, 0, None), parallel=False)
+    vmapped = _FUSED[source]
+    with np.errstate(all="ignore"):
+        try:
+            expected = loop_reference(f, a, b, 1.5, in_axes=(0, 0, None))
+        except ValueError:
+            with pytest.raises(ValueError, match="zero-size array"):
+                vmapped(a, b, 1.5)
+            return
+        try:
+            actual = vmapped(a[:size], b[:size], 1.5)
+        except CompileError:
+            reject()  # Numba cannot compile it at all (np.dot of mixed dtypes, say)
+    assert "= f(" not in vmapped.inspect_kernel(a, b, 1.5), "the subset must fuse"
+    if size:
+        tolerance = 1e-4 if dtype == np.float32 else 1e-9
+        assert_trees_close(actual, expected, rtol=tolerance, atol=tolerance,
+                           check_dtype=False)
