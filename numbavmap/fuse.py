@@ -17,6 +17,11 @@ the kernel's per-example body becomes::
     for j0 in range(v.shape[1]):
         out_0[i, j0] = (v[i, j0] / np.sqrt(sum_0))
 
+Fused code cannot raise (arithmetic follows NumPy's error model), so the
+kernel needs no ``try`` around it, which would cost vectorisation; the one
+failure, ``min``/``max`` of an empty example, returns the RAISED status and
+the caller re-runs the example to raise NumPy's error.
+
 The subset: straight-line bodies (assignments, augmented assignments, one
 final ``return`` of a value or a tuple; docstrings and ``print`` calls are
 dropped) over per-example arrays of one shape and scalars; arithmetic,
@@ -310,9 +315,8 @@ class _Fuser:
         element = value.element
         if name in ("min", "max"):
             if size == 0:
-                operation = "minimum" if name == "min" else "maximum"
-                self.lines.append(f"raise ValueError('zero-size array to reduction operation "
-                                  f"{operation} which has no identity')")
+                # NumPy raises here; the caller re-runs the example to raise it.
+                self.lines.append("return RAISED")
                 return Scalar("0", value.kind)
             first = element(["0"] * len(value.shape))
             self.lines.append(f"{result} = {first}")

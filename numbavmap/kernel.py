@@ -206,6 +206,11 @@ def _indent(lines, depth: int) -> str:
     return "\n".join("    " * depth + line for line in lines)
 
 
+def _guarded(body) -> str:
+    """``body`` inside ``try``: a call to user code may raise."""
+    return f"    try:\n{_indent(body, 2)}\n    except Exception:\n        return RAISED"
+
+
 def generate_source(desc: KernelDescription) -> str:
     """The kernel module's Python source for ``desc``."""
     names = [arg.name for arg in desc.args] + [output.name for output in desc.outputs]
@@ -236,10 +241,7 @@ OK, RAISED, WRONG_SHAPE = {OK}, {RAISED}, {WRONG_SHAPE}
 @njit({example_flags})
 def {desc.example_name}({example_params}):
     """Run example i, write its results into the outputs, return its status."""
-    try:
-{_indent(body, 2)}
-    except Exception:
-        return RAISED
+{_guarded(body) if desc.body is None else _indent(body, 1)}
     return OK
 
 
