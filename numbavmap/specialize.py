@@ -71,6 +71,12 @@ def _dtype_and_ndim(numba_type) -> tuple[np.dtype, int]:
     return as_dtype(numba_type), 0
 
 
+def _example_size(value, axes) -> int:
+    """Elements in one innermost example of ``value``."""
+    shape = np.shape(value)
+    return int(np.prod([dim for d, dim in enumerate(shape) if d not in axes]))
+
+
 def _compose_in_axes(calls: list) -> list[tuple]:
     """Per leaf, the whole-array dimension each level maps (None: unmapped)."""
     composed = []
@@ -165,9 +171,7 @@ class Specialization:
             cache=vmapped.cache,
             body=body,
         )
-        work = 1
-        for value in calls[-1].leaves:
-            work += np.size(value)
+        work = 1 + sum(_example_size(value, axes) for value, axes in zip(call.leaves, in_axes))
         namespace = dict(classes)
         namespace[function] = vmapped.per_example
         inner_sizes = tuple(inner.size for inner in calls[1:])
