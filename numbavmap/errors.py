@@ -8,6 +8,8 @@ class CompileError(TypeError):
     Numba's own reason, without the long chain of compiler frames.
     """
 
+    __module__ = "numbavmap"
+
 
 def with_example_index(exc: Exception, index: int) -> Exception:
     """The same exception type and message, with the failing example's index added."""
