@@ -10,14 +10,20 @@ the stacked result::
     def sum_of_squares_call(*args):
         v, = args
         n = v.shape[0]
-        if n == 0:
-            raise ValueError("vmap(sum_of_squares) called from compiled code needs ...")
-        first = sum_of_squares(v[0])
+        if n > 0:
+            first = sum_of_squares(v[0])
+        else:
+            first = sum_of_squares(np.zeros(v.shape[:0] + v.shape[1:], v.dtype))
         out_0 = np.empty((n,), np.float64)
         status = np.zeros(n, np.uint8)
-        if sum_of_squares_kernel(v, out_0, status, n >= 32768):
-            raise ValueError("vmap(sum_of_squares): an example raised or returned another shape")
+        if sum_of_squares_kernel(v, out_0, status, n >= PARALLEL_THRESHOLD):
+            i = np.flatnonzero(status)[0]
+            sum_of_squares(v[i])  # raises that example's error
+            raise ValueError("vmap(sum_of_squares): examples return different shapes")
         return out_0
+
+A failing example's exception reaches the caller with its type and message
+(Numba cannot add the index to it, as the Python path does).
 
 Supported here: one level of vmap over arrays and scalars (no containers,
 no keyword arguments, no nesting), int ``out_axes``. Anything else is a
@@ -81,7 +87,7 @@ def wrapper_source(vmapped, arg_types) -> tuple:
         _fail(vmapped, "nested vmaps can be called from Python only")
     if any(isinstance(t, types.BaseTuple) for t in arg_types):
         _fail(vmapped, "containers as arguments can be passed from Python only")
-    taken = {"n", "first", "args"}
+    taken = {"n", "first", "args", "i", "status"}
     function = identifier(vmapped.innermost.__name__, taken)
     names = [identifier(name, taken) for name in
              example_function.signature_names(vmapped.innermost, len(arg_types))]
@@ -126,10 +132,10 @@ def wrapper_source(vmapped, arg_types) -> tuple:
     for name, axis in mapped[1:]:
         lines += [f"    if {name}.shape[{axis}] != n:",
                   f"        raise ValueError(\"{label}: mapped axes have different sizes\")"]
-    lines += ["    if n == 0:",
-              f"        raise ValueError(\"{label} called from compiled code needs at least "
-              "one example\")",
-              f"    first = {_first_call(description)}"]
+    lines += ["    if n > 0:",
+              f"        first = {_example_call(description, '0')}",
+              "    else:",
+              f"        first = {_example_call(description, None)}"]
     for output, leaf_type in zip(outputs, leaf_types):
         value = "first" + "".join(f"[{index}]" for index in output.path)
         shape = (f"{value}.shape[:{output.axes[0]}] + (n,) + {value}.shape[{output.axes[0]}:]"
@@ -139,18 +145,25 @@ def wrapper_source(vmapped, arg_types) -> tuple:
     out_names = [output.name for output in outputs]
     lines += ["    status = np.zeros(n, np.uint8)",
               f"    if {description.kernel_name}({', '.join(names + out_names)}, status{flag}):",
-              f"        raise ValueError(\"{label}: an example raised or returned another "
-              "shape\")",
+              "        i = np.flatnonzero(status)[0]",
+              f"        {_example_call(description, 'i')}  # raises that example's error",
+              f"        raise ValueError(\"{label}: examples return different shapes\")",
               f"    return {tree_expression(tree, iter(out_names))}"]
     return "\n".join(lines) + "\n", description, f"{function}_call", namedtuple_classes([tree])
 
 
-def _first_call(description: KernelDescription) -> str:
+def _example_call(description: KernelDescription, index: str | None) -> str:
+    """The per-example call on example ``index``, or on a zero example when None."""
     parts = []
     for arg in description.args:
         axis = arg.axes[0]
-        parts.append(arg.name if axis is None
-                     else f"{arg.name}[{', '.join([':'] * axis + ['0'])}]")
+        if axis is None:
+            parts.append(arg.name)
+        elif index is None:
+            shape = f"{arg.name}.shape[:{axis}] + {arg.name}.shape[{axis + 1}:]"
+            parts.append(f"np.zeros({shape}, {arg.name}.dtype)")
+        else:
+            parts.append(f"{arg.name}[{', '.join([':'] * axis + [index])}]")
     return f"{description.function}({', '.join(parts)})"
 
 
