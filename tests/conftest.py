@@ -7,10 +7,16 @@ compile at ``NUMBA_OPT=1`` unless the environment says otherwise (set
 """
 
 import os
+import sys
+from pathlib import Path
 
 os.environ.setdefault("NUMBA_OPT", "1")
 
-from hypothesis import HealthCheck, settings
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # asv_benchmarks/ is not installed with the package
+    sys.path.append(str(ROOT))
+
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 settings.register_profile(
     "ci",

@@ -15,12 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # asv_benchmarks/ is not installed with the package
-    sys.path.append(str(ROOT))
+from asv_benchmarks import compare
+from asv_benchmarks import workloads as wl
 
-from asv_benchmarks import compare  # noqa: E402
-from asv_benchmarks import workloads as wl  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 CASES = [(key, name) for key, w in wl.WORKLOADS.items() for name in w.implementations]
 

@@ -8,21 +8,9 @@ from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 from numba.core.runtime import _nrt_python, rtsys
 
+from asv_benchmarks.workloads import distance, normalize, sum_of_squares
 from numbavmap import CompileError, vmap
 from numbavmap.testing import assert_trees_close, loop_reference
-
-
-def sum_of_squares(v):
-    return np.sum(v**2)
-
-
-def distance(x, c):
-    return np.sqrt(np.sum((x - c) ** 2))
-
-
-def normalize(v):
-    return v / np.sqrt(np.sum(v * v))
-
 
 WORKLOADS = {
     "W1": (vmap(sum_of_squares), lambda n: (np.random.default_rng(1).normal(size=(n, 3)),)),
