@@ -65,7 +65,8 @@ class VmappedFunction:
         if isinstance(fun, functools.partial):
             raise TypeError(
                 "vmap needs a plain Python function, not functools.partial: Numba compiles "
-                "the function's code; write a def (or lambda) that passes the fixed arguments"
+                "the function's code; write a def that passes the fixed arguments (functions "
+                "it calls must be @numba.njit), or pass them unmapped with in_axes=None"
             )
         self.py_func = fun.py_func if isinstance(fun, Dispatcher) else fun
         self.in_axes = in_axes
