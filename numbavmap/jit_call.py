@@ -47,7 +47,8 @@ from .kernel import (
     tree_expression,
 )
 from .loader import load_module
-from .specialize import identifier
+from .specialize import dtype_and_ndim, identifier
+from .specialize import leaf_types as specialized_leaf_types
 from .specs import normalize_in_axis, normalize_out_axis, prefix_axes, split_in_axes
 from .trees import LEAF, TreeDef, leaf_paths, namedtuple_classes
 
@@ -61,20 +62,13 @@ def _numba_tree(numba_type) -> TreeDef:
     return LEAF
 
 
-def _leaf_types(numba_type) -> list:
-    if isinstance(numba_type, types.BaseTuple):
-        return [leaf for child in numba_type.types for leaf in _leaf_types(child)]
-    return [numba_type]
-
-
 def _rank(numba_type) -> int:
     return numba_type.ndim if isinstance(numba_type, types.Array) else 0
 
 
 def _dtype_name(numba_type) -> str:
-    dtype = numba.np.numpy_support.as_dtype(
-        numba_type.dtype if isinstance(numba_type, types.Array) else numba_type)
-    return "bool_" if dtype.name == "bool" else dtype.name
+    name = dtype_and_ndim(numba_type)[0].name
+    return "bool_" if name == "bool" else name
 
 
 def _fail(vmapped, message: str):
@@ -107,7 +101,7 @@ def wrapper_source(vmapped, arg_types) -> tuple:
     result_type = example_function.result_type(vmapped.per_example, vmapped.innermost,
                                                example_types, {})
     tree = _numba_tree(result_type)
-    leaf_types = _leaf_types(result_type)
+    leaf_types = specialized_leaf_types(result_type, tree)
     out_axes = prefix_axes(vmapped.out_axes_spec, tree, "out_axes", "the result")
     outputs = []
     for k, (path, leaf_type, axis) in enumerate(zip(leaf_paths(tree), leaf_types, out_axes)):

@@ -4,26 +4,30 @@
 NumPy values: the kernel's array arguments and the axis each is mapped over,
 how they are put back together into the per-example call, and the outputs
 with their ``out_axes``. ``generate_source`` turns it into a readable module.
-For ``sum_of_squares(v)`` mapped over axis 0 it writes::
+For a function outside the fusable subset, ``first_positive(v)`` mapped
+over axis 0 with ``parallel=True``, it writes (docstrings left out)::
 
     @njit(fastmath=False, cache=False)
-    def sum_of_squares_example(i, v, out_0):
-        status = RAISED
+    def first_positive_example(i, v, out_0):
         try:
-            result = sum_of_squares(v[i])
+            result = first_positive(v[i])
             out_0[i] = result
-            status = OK
         except Exception:
-            pass
-        return status
+            return RAISED
+        return OK
 
     @njit(parallel=True, fastmath=False, cache=False)
-    def sum_of_squares_kernel(v, out_0, status):
+    def first_positive_kernel(v, out_0, status):
         failures = 0
         for i in prange(status.shape[0]):
-            status[i] = sum_of_squares_example(i, v, out_0)
+            status[i] = first_positive_example(i, v, out_0)
             failures += status[i]
         return failures
+
+With ``parallel="auto"`` the kernel takes a ``parallel`` flag and holds the
+``prange`` loop and a ``range`` loop behind ``if parallel:``; nested vmaps add
+``for i1 in range(n1):`` loops inside the example function; a fused body
+(``numbavmap.fuse``) replaces the call and needs no ``try``.
 
 The per-example body lives in its own function because Numba neither
 parallelises a ``prange`` loop containing ``try`` nor reports exceptions

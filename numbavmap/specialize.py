@@ -54,18 +54,20 @@ def identifier(name: str, taken: set) -> str:
     return candidate
 
 
-def _leaf_types(result_type, tree: TreeDef) -> list:
+def leaf_types(result_type, tree: TreeDef) -> list:
+    """Numba's type of each leaf of a result of structure ``tree``."""
     if tree.is_leaf:
         return [result_type]
     if not isinstance(result_type, types.BaseTuple) or len(result_type) != len(tree.children):
         raise TypeError(f"Numba's result type {result_type} does not match the traced structure")
     leaves = []
     for child_type, child in zip(result_type.types, tree.children):
-        leaves += _leaf_types(child_type, child)
+        leaves += leaf_types(child_type, child)
     return leaves
 
 
-def _dtype_and_ndim(numba_type) -> tuple[np.dtype, int]:
+def dtype_and_ndim(numba_type) -> tuple[np.dtype, int]:
+    """The NumPy dtype and rank of a Numba array or scalar type."""
     if isinstance(numba_type, types.Array):
         return as_dtype(numba_type.dtype), numba_type.ndim
     return as_dtype(numba_type), 0
@@ -229,14 +231,14 @@ def result_dtypes(dispatcher, py_func, call: BoundCall, in_axes, out_tree: TreeD
 
     ``in_axes`` are the composed axes of every level (see ``_compose_in_axes``).
     """
-    leaf_types = [
+    example_types = [
         example_function.example_type(_numba_type(value), axes)
         for value, axes in zip(call.leaves, in_axes)
     ]
     positional, keyword = [], {}
     start = 0
     for tree, name in zip(call.trees, call.keywords):
-        arg_type = example_function.tree_type(tree, leaf_types[start : start + tree.num_leaves])
+        arg_type = example_function.tree_type(tree, example_types[start : start + tree.num_leaves])
         start += tree.num_leaves
         if name is None:
             positional.append(arg_type)
@@ -244,8 +246,8 @@ def result_dtypes(dispatcher, py_func, call: BoundCall, in_axes, out_tree: TreeD
             keyword[name] = arg_type
     result_type = example_function.result_type(dispatcher, py_func, positional, keyword)
     dtypes = []
-    for numba_type, rank in zip(_leaf_types(result_type, out_tree), ranks):
-        dtype, ndim = _dtype_and_ndim(numba_type)
+    for numba_type, rank in zip(leaf_types(result_type, out_tree), ranks):
+        dtype, ndim = dtype_and_ndim(numba_type)
         if ndim != rank:
             raise TypeError(
                 f"{example_function.source_location(py_func)} returns a {rank}-d value when "
