@@ -9,39 +9,56 @@ write array results straight into the stacked outputs. For::
     def normalize(v):
         return v / np.sqrt(np.sum(v * v))
 
-the kernel's per-example body becomes::
+the kernel's per-example body becomes (float64 ``v``)::
 
-    sum_0 = 0
+    sum_0 = 0.0
     for j0 in range(v.shape[1]):
         sum_0 += (v[i, j0] * v[i, j0])
+    scalar_0 = np.sqrt(sum_0)
     for j0 in range(v.shape[1]):
-        out_0[i, j0] = (v[i, j0] / np.sqrt(sum_0))
+        out_0[i, j0] = (v[i, j0] / scalar_0)
+
+Fusion never changes a result: every fused value carries the Numba type
+the unfused compiled function gives it (``numbavmap.numba_typing`` asks
+Numba), array operations run in the input and output types of the loop
+Numba's array expressions would run (``np.int8(v[i, j0] + v[i, j0])`` for
+``v + v`` on int8, which wraps as NumPy does), and reductions accumulate in
+Numba's accumulator type. The one difference allowed is the order of float
+sums. A body whose result types do not come out as Numba's is not fused.
 
 Fused code cannot raise (arithmetic follows NumPy's error model), so the
 kernel needs no ``try`` around it, which would cost vectorisation; the one
 failure, ``min``/``max`` of an empty example, returns the RAISED status and
 the caller re-runs the example to raise NumPy's error.
 
-The subset: straight-line bodies (assignments, augmented assignments, one
-final ``return`` of a value or a tuple; docstrings and ``print`` calls are
-dropped) over per-example arrays of one shape and scalars; arithmetic,
-comparisons, ``&``/``|``/``^``, NumPy ufuncs, ``np.where``, ``abs``; whole-example
-reductions ``np.sum/prod/min/max/mean/any/all``, their method forms,
-``np.dot`` / ``@`` of two vectors and ``np.linalg.norm`` of a vector.
-Anything else (control flow, indexing, slicing, ``axis=``, containers,
-broadcasting between different shapes, arithmetic on booleans) leaves the
-function as it is: ``fuse`` returns None and the kernel calls it.
+The subset: straight-line bodies (assignments, augmented assignments to
+scalars, one final ``return`` of a value or a tuple; docstrings and
+``print`` calls are dropped) over per-example arrays of one shape and
+scalars; arithmetic, comparisons, ``&``/``|``/``^``, NumPy ufuncs,
+``np.where``, ``abs`` of scalars, scalar conversions (``np.float32(x)``);
+whole-example reductions ``np.sum/prod/min/max/mean/any/all``, their method
+forms, ``np.dot`` / ``@`` of two vectors and ``np.linalg.norm`` of a
+vector. Names resolve as Python resolves them: locals, then closure
+variables, then globals. Anything else (control flow, indexing, slicing,
+``axis=``, containers, broadcasting between different shapes, arithmetic on
+booleans) leaves the function as it is: ``fuse`` returns None and the
+kernel calls it.
 """
 
 from __future__ import annotations
 
 import ast
+import builtins
+import math
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from numba.core import types
 
 from . import source
+from .numba_typing import NotTyped, array_type, constructor, result, ufunc_loop
 
 #: Elementwise NumPy functions, emitted as the same call on scalars.
 UFUNCS = frozenset(
@@ -50,11 +67,30 @@ UFUNCS = frozenset(
     "maximum minimum fmax fmin arctan2 hypot power isnan isinf isfinite".split()
 )
 REDUCTIONS = frozenset("sum prod min max mean any all amin amax".split())
-_BINARY = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//",
-           ast.Mod: "%", ast.Pow: "**", ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^"}
+#: Scalar conversions fused as the same call: ``np.float32(x)``.
+CONVERSIONS = frozenset(
+    "bool_ int8 int16 int32 int64 uint8 uint16 uint32 uint64 float32 float64 complex64 "
+    "complex128".split()
+)
+#: Operator node -> (source symbol, Python operator, the ufunc NumPy arrays use).
+_BINARY = {
+    ast.Add: ("+", operator.add, np.add), ast.Sub: ("-", operator.sub, np.subtract),
+    ast.Mult: ("*", operator.mul, np.multiply), ast.Div: ("/", operator.truediv, np.divide),
+    ast.FloorDiv: ("//", operator.floordiv, np.floor_divide),
+    ast.Mod: ("%", operator.mod, np.remainder), ast.Pow: ("**", operator.pow, np.power),
+    ast.BitAnd: ("&", operator.and_, np.bitwise_and),
+    ast.BitOr: ("|", operator.or_, np.bitwise_or),
+    ast.BitXor: ("^", operator.xor, np.bitwise_xor),
+}
 _LOGICAL = {"&", "|", "^"}
-_COMPARE = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==",
-            ast.NotEq: "!="}
+_COMPARE = {
+    ast.Lt: ("<", operator.lt, np.less), ast.LtE: ("<=", operator.le, np.less_equal),
+    ast.Gt: (">", operator.gt, np.greater), ast.GtE: (">=", operator.ge, np.greater_equal),
+    ast.Eq: ("==", operator.eq, np.equal), ast.NotEq: ("!=", operator.ne, np.not_equal),
+}
+_UNARY = {ast.USub: ("-", operator.neg, np.negative), ast.UAdd: ("+", operator.pos, np.positive)}
+#: Literal sources for accumulators of Python's own types.
+_LITERAL_ZERO = {types.int64: "{}", types.float64: "{}.0", types.complex128: "{}j"}
 
 
 class Unsupported(Exception):
@@ -63,55 +99,136 @@ class Unsupported(Exception):
 
 @dataclass(frozen=True)
 class Scalar:
-    """A per-example scalar: a Python expression, and its dtype kind."""
+    """A per-example scalar: a Python expression and its Numba type."""
 
     expr: str
-    kind: str
+    type: object
 
 
 @dataclass(frozen=True)
 class Array:
-    """A per-example array: static shape, loop bounds, and its element expression."""
+    """A per-example array: static shape, loop bounds, dtype (a Numba type) and element."""
 
     shape: tuple
     dims: tuple
-    kind: str
+    dtype: object
     element: Callable[[list], str]
+
+    @property
+    def type(self):
+        return array_type(self.dtype, len(self.shape))
 
 
 @dataclass(frozen=True)
 class Operand:
-    """A kernel argument as the per-example function sees it."""
+    """A kernel argument as the per-example function sees it.
+
+    ``dtype`` is Numba's type of one element (of the scalar, for a scalar).
+    """
 
     shape: tuple
     dims: tuple
-    kind: str
+    dtype: object
     element: Callable[[list | None], str]
 
 
 @dataclass(frozen=True)
 class Target:
-    """An output leaf: its per-example shape and how to write one element."""
+    """An output leaf: its per-example shape, dtype, and how to write one element."""
 
     path: tuple
     shape: tuple
+    dtype: np.dtype
     element: Callable[[list], str]
 
 
-def _kind(dtype) -> str:
-    return np.dtype(dtype).kind
+def _typed(function, arg_types):
+    try:
+        return result(function, arg_types)
+    except NotTyped as exc:
+        raise Unsupported(str(exc)) from None
+
+
+def _loop(ufunc, dtypes):
+    try:
+        return ufunc_loop(ufunc, dtypes)
+    except NotTyped as exc:
+        raise Unsupported(str(exc)) from None
+
+
+def _cast(expr: str, from_type, to_type) -> tuple[str, object]:
+    """``expr`` converted to ``to_type`` as a ufunc loop converts its inputs.
+
+    Conversions Numba's scalar arithmetic makes by itself (an integer into
+    int64 or float64) are left implicit, to keep the kernel readable.
+    """
+    if from_type == to_type:
+        return expr, from_type
+    implicit = isinstance(from_type, types.Integer) and (
+        to_type == types.float64 or to_type == types.int64
+        and (from_type.signed or from_type.bitwidth < 64))
+    if implicit:
+        return expr, from_type
+    return _convert(expr, to_type), to_type
+
+
+def _convert(expr: str, numba_type) -> str:
+    """``np.<type>(expr)``, without doubling ``expr``'s own outer parentheses."""
+    return f"{constructor(numba_type)}{expr if _parenthesized(expr) else f'({expr})'}"
+
+
+def _parenthesized(expr: str) -> bool:
+    """True when ``expr``'s first parenthesis closes at its end: ``(a + b)``."""
+    if not expr.startswith("("):
+        return False
+    depth = 0
+    for position, char in enumerate(expr):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0:
+            return position == len(expr) - 1
+    return False
+
+
+def _constant(value) -> Scalar:
+    """A Python number as a source literal with the type Numba gives it."""
+    if type(value) is bool:
+        return Scalar(repr(value), types.boolean)
+    if type(value) is int:
+        if not -(2**63) <= value < 2**63:
+            raise Unsupported("integer constant beyond int64")
+        return Scalar(repr(value), types.int64)
+    if type(value) is float:
+        if math.isnan(value):
+            return Scalar("np.nan", types.float64)
+        if math.isinf(value):
+            return Scalar("np.inf" if value > 0 else "(-np.inf)", types.float64)
+        return Scalar(repr(value), types.float64)
+    if type(value) is complex and all(map(math.isfinite, (value.real, value.imag))):
+        return Scalar(repr(value), types.complex128)
+    if isinstance(value, np.generic) and value.dtype.name in CONVERSIONS:
+        inner = _constant(value.item())
+        numba_type = types.boolean if value.dtype.kind == "b" else getattr(types,
+                                                                          value.dtype.name)
+        return Scalar(f"{constructor(numba_type)}({inner.expr})", numba_type)
+    raise Unsupported(f"constant of type {type(value).__name__}")
+
+
+_MISSING = object()
 
 
 class _Fuser:
     def __init__(self, py_func, operands: dict, targets: list, taken: set):
         self.globals = py_func.__globals__
+        cells = py_func.__closure__ or ()
+        self.closure = dict(zip(py_func.__code__.co_freevars,
+                                (cell.cell_contents for cell in cells)))
         self.env = {}
         for name, operand in operands.items():
             if operand.shape:
-                self.env[name] = Array(operand.shape, operand.dims, operand.kind,
+                self.env[name] = Array(operand.shape, operand.dims, operand.dtype,
                                        operand.element)
             else:
-                self.env[name] = Scalar(operand.element(None), operand.kind)
+                self.env[name] = Scalar(operand.element(None), operand.dtype)
         self.targets = targets
         self.taken = set(taken)
         self.lines: list[str] = []
@@ -123,6 +240,14 @@ class _Fuser:
         name = f"{base}_{counter}"
         self.taken.add(name)
         return name
+
+    def lookup(self, name: str):
+        """A free name's value, resolved as Python does: closure, globals, builtins."""
+        if name in self.closure:
+            return self.closure[name]
+        if name in self.globals:
+            return self.globals[name]
+        return getattr(builtins, name, _MISSING)
 
     # statements -------------------------------------------------------
     def body(self, statements) -> list[str]:
@@ -137,34 +262,39 @@ class _Fuser:
     def statement(self, node) -> None:
         if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
             return
-        if isinstance(node, ast.Expr) and self._is_print(node.value):
+        if isinstance(node, ast.Expr) and self._is_builtin_call(node.value, "print"):
             return
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
             target, value = node.targets[0], node.value
-        elif isinstance(node, ast.AugAssign):
+        elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
             target = node.target
-            value = ast.BinOp(ast.Name(node.target.id, ast.Load()), node.op, node.value) \
-                if isinstance(target, ast.Name) else None
+            if not isinstance(self.env.get(target.id), Scalar):
+                raise Unsupported("augmented assignment to an array (in place in Numba)")
+            value = ast.BinOp(ast.Name(target.id, ast.Load()), node.op, node.value)
         else:
             raise Unsupported(type(node).__name__)
-        if not isinstance(target, ast.Name) or value is None:
+        if not isinstance(target, ast.Name):
             raise Unsupported("assignment to something other than a name")
-        result = self.expr(value)
-        if isinstance(result, Scalar):
+        value = self.expr(value)
+        if isinstance(value, Scalar):
             name = self.fresh(target.id)
-            self.lines.append(f"{name} = {result.expr}")
-            result = Scalar(name, result.kind)
-        self.env[target.id] = result
+            self.lines.append(f"{name} = {value.expr}")
+            value = Scalar(name, value.type)
+        self.env[target.id] = value
 
-    def _is_print(self, node) -> bool:
+    def _is_builtin_call(self, node, name: str) -> bool:
         return (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-                and node.func.id == "print" and "print" not in self.globals)
+                and node.func.id == name and node.func.id not in self.env
+                and self.lookup(name) is getattr(builtins, name))
 
     def output(self, node) -> None:
         values = self._flatten_return(node)
         if len(values) != len(self.targets):
             raise Unsupported("result structure")
         for value, target in zip(values, self.targets):
+            dtype = value.dtype if isinstance(value, Array) else value.type
+            if str(dtype) != target.dtype.name:
+                raise Unsupported(f"fused type {dtype} differs from Numba's {target.dtype}")
             if isinstance(value, Scalar):
                 if target.shape:
                     raise Unsupported("scalar for an array output")
@@ -197,47 +327,44 @@ class _Fuser:
     def expr_Name(self, node):
         if node.id in self.env:
             return self.env[node.id]
-        value = self.globals.get(node.id)
-        if type(value) in (int, float, bool):
-            return Scalar(repr(value), _kind(type(value)))
-        raise Unsupported(f"global {node.id}")
+        return _constant(self.lookup(node.id))
 
     def expr_Constant(self, node):
-        if type(node.value) in (int, float, complex, bool):
-            return Scalar(repr(node.value), _kind(type(node.value)))
-        raise Unsupported("constant")
+        return _constant(node.value)
 
     def expr_UnaryOp(self, node):
-        operand = self.expr(node.operand)
-        if not isinstance(node.op, (ast.USub, ast.UAdd)) or operand.kind == "b":
+        if type(node.op) not in _UNARY:
             raise Unsupported("unary operator")
-        symbol = "-" if isinstance(node.op, ast.USub) else "+"
-        return self.elementwise([operand], lambda e: f"({symbol}{e[0]})", operand.kind)
+        operand = self.expr(node.operand)
+        if operand_dtype(operand) == types.boolean:
+            raise Unsupported("arithmetic on booleans")
+        symbol, python_op, ufunc = _UNARY[type(node.op)]
+        return self.apply([operand], lambda e: f"({symbol}{e[0]})", python_op, ufunc)
 
     def expr_BinOp(self, node):
-        symbol = _BINARY.get(type(node.op))
-        if symbol is None:
-            if isinstance(node.op, ast.MatMult):
-                return self.reduce("dot", [self.expr(node.left), self.expr(node.right)])
+        if isinstance(node.op, ast.MatMult):
+            return self.reduce("dot", [self.expr(node.left), self.expr(node.right)])
+        if type(node.op) not in _BINARY:
             raise Unsupported("operator")
+        symbol, python_op, ufunc = _BINARY[type(node.op)]
         left, right = self.expr(node.left), self.expr(node.right)
-        if (symbol == "**" and isinstance(node.right, ast.Constant) and node.right.value == 2
-                and left.kind != "b"):
-            return self.elementwise([left], lambda e: f"({e[0]} * {e[0]})", left.kind)
-        booleans = "b" in (left.kind, right.kind)
-        if booleans and not (symbol in _LOGICAL and left.kind == right.kind == "b"):
+        dtypes = (operand_dtype(left), operand_dtype(right))
+        if types.boolean in dtypes and not (symbol in _LOGICAL and set(dtypes) == {types.boolean}):
             raise Unsupported("arithmetic on booleans")
-        kind = "b" if booleans else max(left.kind, right.kind, key="biufc".index)
-        if symbol == "/" and kind in "iu":
-            kind = "f"
-        return self.elementwise([left, right], lambda e: f"({e[0]} {symbol} {e[1]})", kind)
+        if (symbol == "**" and isinstance(left, Array) and isinstance(node.right, ast.Constant)
+                and node.right.value == 2 and not isinstance(left.dtype, types.Complex)):
+            # x ** 2 as x * x, in the power loop's types (both inputs alike)
+            return self.apply([left, right], lambda e: f"({e[0]} * {e[0]})", operator.mul,
+                              ufunc)
+        return self.apply([left, right], lambda e: f"({e[0]} {symbol} {e[1]})", python_op,
+                          ufunc)
 
     def expr_Compare(self, node):
         if len(node.ops) != 1 or type(node.ops[0]) not in _COMPARE:
             raise Unsupported("comparison")
-        symbol = _COMPARE[type(node.ops[0])]
+        symbol, python_op, ufunc = _COMPARE[type(node.ops[0])]
         operands = [self.expr(node.left), self.expr(node.comparators[0])]
-        return self.elementwise(operands, lambda e: f"({e[0]} {symbol} {e[1]})", "b")
+        return self.apply(operands, lambda e: f"({e[0]} {symbol} {e[1]})", python_op, ufunc)
 
     def expr_Call(self, node):
         if node.keywords:
@@ -248,20 +375,21 @@ class _Fuser:
             if method in REDUCTIONS and not node.args:
                 return self.reduce(method, [self.expr(node.func.value)])
             raise Unsupported(f"method {method}")
-        if name is None and isinstance(node.func, ast.Name) and node.func.id == "abs" \
-                and "abs" not in self.globals:
-            name = "abs"
         args = [self.expr(arg) for arg in node.args]
+        if self._is_builtin_call(node, "abs") and len(args) == 1:
+            if isinstance(args[0], Array):
+                raise Unsupported("abs of an array (Numba types only np.abs)")
+            return self.scalar(f"abs({args[0].expr})", _typed(abs, [args[0].type]))
         if name in ("linalg.norm", "dot") or name in REDUCTIONS and len(args) == 1:
             return self.reduce(name, args)
         if name == "where" and len(args) == 3:
-            kind = max(args[1].kind, args[2].kind, key="biufc".index)
-            return self.elementwise(args, lambda e: f"({e[1]} if {e[0]} else {e[2]})", kind)
+            return self.where(args)
+        if name in CONVERSIONS and len(args) == 1 and isinstance(args[0], Scalar):
+            function = getattr(np, name)
+            return self.scalar(f"np.{name}({args[0].expr})", _typed(function, [args[0].type]))
         if name in UFUNCS and args:
-            kind = _ufunc_kind(name, args)
-            return self.elementwise(args, lambda e: f"np.{name}({', '.join(e)})", kind)
-        if name == "abs":
-            return self.elementwise(args, lambda e: f"abs({e[0]})", _ufunc_kind(name, args))
+            ufunc = getattr(np, name)
+            return self.apply(args, lambda e: f"np.{name}({', '.join(e)})", ufunc, ufunc)
         raise Unsupported(f"call {ast.unparse(node.func)}")
 
     def _numpy_name(self, func) -> str | None:
@@ -269,87 +397,158 @@ class _Fuser:
         while isinstance(func, ast.Attribute):
             parts.insert(0, func.attr)
             func = func.value
-        if isinstance(func, ast.Name) and parts and self.globals.get(func.id) is np:
+        if (isinstance(func, ast.Name) and parts and func.id not in self.env
+                and self.lookup(func.id) is np):
             return ".".join(parts)
         return None
 
     # building blocks --------------------------------------------------
-    def elementwise(self, operands, combine, kind):
+    def scalar(self, expr: str, numba_type) -> Scalar:
+        """A new scalar variable holding ``expr``."""
+        name = self.fresh("scalar")
+        self.lines.append(f"{name} = {expr}")
+        return Scalar(name, numba_type)
+
+    def apply(self, operands, combine, python_op, ufunc):
+        """An elementwise operation: Numba's scalar rules on scalars, its ufunc loop on arrays."""
         arrays = [operand for operand in operands if isinstance(operand, Array)]
         if not arrays:
-            name = self.fresh("scalar")
-            self.lines.append(f"{name} = {combine([operand.expr for operand in operands])}")
-            return Scalar(name, kind)
+            numba_type = _typed(python_op, [operand.type for operand in operands])
+            if isinstance(numba_type, types.Array):
+                raise Unsupported("a 0-d array result")
+            return self.scalar(combine([operand.expr for operand in operands]), numba_type)
         shape = arrays[0].shape
         if any(array.shape != shape for array in arrays):
             raise Unsupported("arrays of different shapes")
+        inputs, output = _loop(ufunc, [operand_dtype(operand) for operand in operands])
+        emitted = _typed(python_op, inputs)
+        wrap = (lambda e: e) if emitted == output else (lambda e: _convert(e, output))
 
         def element(index):
-            return combine([op.element(index) if isinstance(op, Array) else op.expr
-                            for op in operands])
+            values = [op.element(index) if isinstance(op, Array) else op.expr
+                      for op in operands]
+            return wrap(combine([_cast(value, operand_dtype(op), to)[0]
+                                 for value, op, to in zip(values, operands, inputs)]))
 
-        return Array(shape, arrays[0].dims, kind, element)
+        return Array(shape, arrays[0].dims, output, element)
+
+    def where(self, args):
+        condition, *branches = args
+        arrays = [arg for arg in args if isinstance(arg, Array)]
+        if not arrays:
+            raise Unsupported("np.where of scalars (a 0-d array in Numba)")
+        if any(array.shape != arrays[0].shape for array in arrays):
+            raise Unsupported("arrays of different shapes")
+        numba_type = _typed(np.where, [arg.type for arg in args])
+        dtype = numba_type.dtype
+
+        def element(index):
+            c, a, b = (arg.element(index) if isinstance(arg, Array) else arg.expr
+                       for arg in args)
+            a = _cast(a, operand_dtype(branches[0]), dtype)[0]
+            b = _cast(b, operand_dtype(branches[1]), dtype)[0]
+            return f"({a} if {c} else {b})"
+
+        return Array(arrays[0].shape, arrays[0].dims, dtype, element)
 
     def reduce(self, name: str, args):
         name = {"amin": "min", "amax": "max"}.get(name, name)
-        if name in ("dot", "linalg.norm"):
-            if name == "dot":
-                if len(args) != 2 or not all(isinstance(a, Array) and len(a.shape) == 1
-                                             for a in args):
-                    raise Unsupported("dot of non-vectors")
-                value = self.elementwise(args, lambda e: f"({e[0]} * {e[1]})",
-                                         max(args[0].kind, args[1].kind, key="biufc".index))
-                return self.reduce("sum", [value])
-            (vector,) = args
-            if not isinstance(vector, Array) or len(vector.shape) != 1:
-                raise Unsupported("norm of a non-vector")
-            square = "({0} * {0})" if vector.kind in "iuf" else "(abs({0}) ** 2)"
-            total = self.reduce("sum", [self.elementwise([vector],
-                                                         lambda e: square.format(e[0]), "f")])
-            return self.elementwise([total], lambda e: f"np.sqrt({e[0]})", "f")
+        if name == "dot":
+            return self.dot(args)
+        if name == "linalg.norm":
+            return self.norm(args)
         (value,) = args
+        function = getattr(np, name)
+        numba_type = _typed(function, [value.type])
         if isinstance(value, Scalar):
-            return value if name != "mean" else Scalar(f"({value.expr} / 1)", "f")
-        result = self.fresh(name)
-        size = int(np.prod(value.shape))
-        element = value.element
+            return self.scalar(f"np.{name}({value.expr})", numba_type)
         if name in ("min", "max"):
-            if size == 0:
-                # NumPy raises here; the caller re-runs the example to raise it.
-                self.lines.append("return RAISED")
-                return Scalar("0", value.kind)
-            first = element(["0"] * len(value.shape))
-            self.lines.append(f"{result} = {first}")
-            self.lines.extend(self.loop(value, lambda index: (
-                f"{result} = np.{name}imum({result}, {element(index)})")))
-            return Scalar(result, value.kind)
-        initial, update, kind = {
-            "sum": ("0", "{r} += {e}", "i" if value.kind in "bu" else value.kind),
-            "mean": ("0", "{r} += {e}", "f" if value.kind in "biu" else value.kind),
-            "prod": ("1", "{r} *= {e}", "i" if value.kind in "bu" else value.kind),
-            "any": ("False", "{r} = {r} or bool({e})", "b"),
-            "all": ("True", "{r} = {r} and bool({e})", "b"),
-        }[name]
-        self.lines.append(f"{result} = {initial}")
-        self.lines.extend(self.loop(value, lambda index: update.format(r=result,
-                                                                       e=element(index))))
-        if name == "mean":
-            count = " * ".join(value.dims)
-            return Scalar(f"({result} / ({count}))", kind)
-        return Scalar(result, kind)
+            return self.extremum(name, value, numba_type)
+        if name in ("any", "all"):
+            initial, update = {"any": ("False", "{r} = {r} or bool({e})"),
+                               "all": ("True", "{r} = {r} and bool({e})")}[name]
+            return self.accumulate(name, value, initial, update, numba_type, value.dtype)
+        initial = _typed_literal(1 if name == "prod" else 0, numba_type)
+        update = "{r} *= {e}" if name == "prod" else "{r} += {e}"
+        total = self.accumulate(name, value, initial, update, numba_type)
+        if name != "mean":
+            return total
+        mean = f"{total.expr} / ({' * '.join(value.dims)})"
+        if _typed(operator.truediv, [numba_type, types.intp]) != numba_type:
+            mean = _convert(mean, numba_type)
+        return self.scalar(mean, numba_type)
+
+    def accumulate(self, name: str, value: Array, initial: str, update: str, numba_type,
+                   element_type=None):
+        """A scalar ``name_k`` of ``numba_type``, starting at ``initial``, updated once
+        per element converted to ``element_type`` (by default ``numba_type``)."""
+        element_type = numba_type if element_type is None else element_type
+        result_name = self.fresh(name)
+        self.lines.append(f"{result_name} = {initial}")
+        self.lines.extend(self.loop(value, lambda index: update.format(
+            r=result_name, e=_cast(value.element(index), value.dtype, element_type)[0])))
+        return Scalar(result_name, numba_type)
+
+    def extremum(self, name: str, value: Array, numba_type) -> Scalar:
+        if not all(value.shape):
+            # NumPy raises here; the caller re-runs the example to raise it.
+            self.lines.append("return RAISED")
+            return Scalar(_typed_literal(0, numba_type), numba_type)
+        result_name = self.fresh(name)
+        self.lines.append(f"{result_name} = {value.element(['0'] * len(value.shape))}")
+        self.lines.extend(self.loop(value, lambda index: (
+            f"{result_name} = np.{name}imum({result_name}, {value.element(index)})")))
+        return Scalar(result_name, numba_type)
+
+    def dot(self, args) -> Scalar:
+        if len(args) != 2 or not all(isinstance(a, Array) and len(a.shape) == 1 for a in args):
+            raise Unsupported("dot of non-vectors")
+        numba_type = _typed(np.dot, [arg.type for arg in args])
+        left, right = args
+        if left.shape != right.shape:
+            raise Unsupported("arrays of different shapes")
+
+        def element(index):
+            a = _cast(left.element(index), left.dtype, numba_type)[0]
+            b = _cast(right.element(index), right.dtype, numba_type)[0]
+            return f"({a} * {b})"
+
+        product = Array(left.shape, left.dims, numba_type, element)
+        return self.accumulate("dot", product, _typed_literal(0, numba_type), "{r} += {e}",
+                               numba_type)
+
+    def norm(self, args) -> Scalar:
+        (vector,) = args
+        if not isinstance(vector, Array) or len(vector.shape) != 1:
+            raise Unsupported("norm of a non-vector")
+        numba_type = _typed(np.linalg.norm, [vector.type])
+        if isinstance(vector.dtype, types.Complex):
+            square = "(abs({0}) ** 2)"
+        else:
+            square = "({0} * {0})"
+
+        def element(index):
+            return square.format(_cast(vector.element(index), vector.dtype, numba_type)[0])
+
+        squares = Array(vector.shape, vector.dims, numba_type, element)
+        total = self.accumulate("norm", squares, _typed_literal(0, numba_type), "{r} += {e}",
+                                numba_type)
+        return self.scalar(f"np.sqrt({total.expr})", numba_type)
 
 
-def _ufunc_kind(name: str, args) -> str:
-    kinds = [arg.kind for arg in args]
-    if name in ("isnan", "isinf", "isfinite"):
-        return "b"
-    if name in ("abs", "absolute") and "c" in kinds:
-        return "f"
-    widest = max(kinds, key="biufc".index)
-    if name in ("maximum", "minimum", "fmax", "fmin", "abs", "absolute", "negative", "sign",
-                "square", "power") and widest != "b":
-        return widest
-    return "c" if widest == "c" else "f"
+def operand_dtype(value):
+    """The element type of an array, the type of a scalar."""
+    return value.dtype if isinstance(value, Array) else value.type
+
+
+def _typed_literal(value: int, numba_type) -> str:
+    """Source for the number ``value`` with exactly ``numba_type``."""
+    literal = _LITERAL_ZERO.get(numba_type)
+    if literal is not None:
+        return literal.format(value)
+    if numba_type == types.boolean:
+        return repr(bool(value))
+    return f"{constructor(numba_type)}({value})"
 
 
 def fuse(py_func, operands: dict, targets: list, taken: set) -> list[str] | None:

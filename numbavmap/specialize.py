@@ -160,7 +160,7 @@ class Specialization:
                         for k, (path, shape, position)
                         in enumerate(zip(leaf_paths(out_tree), shapes, positions)))
         classes = namedtuple_classes(call.trees)
-        body = _fused_body(vmapped.innermost, call, args, outputs, shapes)
+        body = _fused_body(vmapped.innermost, call, args, outputs, shapes, dtypes)
         description = KernelDescription(
             function=function,
             args=args,
@@ -195,18 +195,26 @@ class Specialization:
         return generate_source(self.description)
 
 
-def _operand(arg: KernelArg, value) -> Operand:
+def _operand(arg: KernelArg, value) -> Operand | None:
+    """What the fused body sees of one argument; None for an unmapped 0-d array
+    (an array to Numba, which fused scalars would not reproduce)."""
     levels = {axis for axis in arg.axes if axis is not None}
     own = [d for d in range(arg.ndim) if d not in levels]
+    if isinstance(value, np.ndarray):
+        if not own and not levels:
+            return None
+        dtype = numba.from_dtype(value.dtype)
+    else:
+        dtype = numba.typeof(value)
     return Operand(
         shape=tuple(np.shape(value)[d] for d in own),
         dims=tuple(f"{arg.name}.shape[{d}]" for d in own),
-        kind=np.asarray(value).dtype.kind,
+        dtype=dtype,
         element=arg.element,
     )
 
 
-def _fused_body(py_func, call: BoundCall, args, outputs, shapes):
+def _fused_body(py_func, call: BoundCall, args, outputs, shapes, dtypes):
     """The fused per-example body (see ``numbavmap.fuse``), or None to call the function."""
     if any(not tree.is_leaf for tree in call.trees):
         return None
@@ -214,12 +222,14 @@ def _fused_body(py_func, call: BoundCall, args, outputs, shapes):
     names += [keyword for keyword in call.keywords if keyword is not None]
     operands = {name: _operand(arg, value)
                 for name, arg, value in zip(names, args, call.leaves)}
+    if None in operands.values():
+        return None
     order = list(inspect.signature(py_func).parameters)
     if sorted(operands) != sorted(order):
         return None
     operands = {name: operands[name] for name in order}
-    targets = [Target(output.path, shape, output.element)
-               for output, shape in zip(outputs, shapes)]
+    targets = [Target(output.path, shape, dtype, output.element)
+               for output, shape, dtype in zip(outputs, shapes, dtypes)]
     taken = {arg.name for arg in args} | {output.name for output in outputs} | _RESERVED
     lines = fuse(py_func, operands, targets, taken)
     return None if lines is None else tuple(lines)
