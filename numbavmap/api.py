@@ -10,8 +10,6 @@ kernel generation and loading (once per kernel source), ``execute.run``
 from __future__ import annotations
 
 import functools
-import hashlib
-import inspect
 from collections import namedtuple
 
 from numba.core import types
@@ -21,6 +19,7 @@ from numba.extending import typeof_impl
 from . import example_function, jit_call
 from .calls import bind_call
 from .execute import CallPlan, plan_key
+from .fingerprint import function_fingerprint
 from .loader import load_module
 from .specialize import Specialization
 from .specs import normalize_spec
@@ -106,19 +105,19 @@ class VmappedFunction:
         """The Numba dispatcher of the innermost per-example function (``print`` silenced)."""
         if self._per_example is None:
             self._per_example = example_function.compile_per_example(
-                self.innermost, fastmath=self.fastmath, cache=self.cache)
+                self.innermost, fastmath=self.fastmath, cache_key=self._cache_key)
         return self._per_example
 
     @functools.cached_property
     def fingerprint(self) -> str:
-        """Identifies the per-example function's code, for on-disk kernel names."""
-        function = self.innermost
-        try:
-            text = inspect.getsource(function)
-        except (OSError, TypeError):
-            text = repr(function.__code__.co_code)
-        where = f"{function.__module__}.{function.__qualname__}"
-        return hashlib.sha256(f"{where}\0{text}".encode()).hexdigest()
+        """The per-example function's code, closure values and the globals and helpers
+        it uses, as a sha256 hex digest: the on-disk key of ``cache=True`` kernels."""
+        return function_fingerprint(self.innermost)
+
+    @property
+    def _cache_key(self) -> str | None:
+        """The fingerprint with ``cache=True`` (computed at the first compile), else None."""
+        return self.fingerprint if self.cache else None
 
     @functools.cached_property
     def jit_entry(self):
@@ -197,7 +196,7 @@ class VmappedFunction:
         source = spec.source()
         kernel = self._kernels.get(source)
         if kernel is None:
-            module = load_module(source, spec.namespace, self.fingerprint, on_disk=self.cache)
+            module = load_module(source, spec.namespace, self._cache_key)
             kernel = self._kernels[source] = getattr(module, spec.description.kernel_name)
         return kernel
 

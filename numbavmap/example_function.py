@@ -33,12 +33,15 @@ def source_location(py_func) -> str:
     return f"{py_func.__name__} ({code.co_filename}:{code.co_firstlineno})"
 
 
-def compile_per_example(py_func, *, fastmath: bool, cache: bool):
+def compile_per_example(py_func, *, fastmath: bool, cache_key: str | None):
     """A Numba dispatcher for ``py_func`` without its ``print`` / ``logging`` calls.
 
     The calls are removed from the source; without source, ``print`` becomes a
     no-op (positional arguments only). Scalar arithmetic follows NumPy's
-    error model (``1.0 / 0.0`` is inf), as array arithmetic does.
+    error model (``1.0 / 0.0`` is inf), as array arithmetic does. With a
+    ``cache_key`` (the function's fingerprint) Numba caches the dispatcher on
+    disk under a name that carries it: Numba's own key misses helpers in
+    other files and module constants.
     """
     silent = source.without_side_effects(py_func)
     if silent is None:
@@ -50,9 +53,10 @@ def compile_per_example(py_func, *, fastmath: bool, cache: bool):
             py_func.__closure__,
         )
         silent.__kwdefaults__ = py_func.__kwdefaults__
-    silent.__qualname__ = f"{py_func.__qualname__}__numbavmap"
+    digest = f"_{cache_key[:16]}" if cache_key else ""
+    silent.__qualname__ = f"{py_func.__qualname__}__numbavmap{digest}"
     silent.__module__ = py_func.__module__
-    return numba.njit(fastmath=fastmath, cache=cache, error_model="numpy")(silent)
+    return numba.njit(fastmath=fastmath, cache=cache_key is not None, error_model="numpy")(silent)
 
 
 def example_type(value_type, axes: tuple):
