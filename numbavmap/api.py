@@ -263,7 +263,9 @@ def vmap(fun=None, in_axes=0, out_axes=0, *, axis_size=None, parallel="auto",
     fastmath : bool
         Passed to Numba.
     cache : bool
-        Keep compiled kernels on disk (Numba's cache rules).
+        Keep compiled kernels on disk, keyed on the per-example function's
+        code, its closure values, and the globals and ``@njit`` helpers it
+        uses (see ``numbavmap.fingerprint``).
     target : {"cpu"}
         Where the kernel runs.
 
