@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import inspect
 import numbers
 from collections import namedtuple
 
@@ -22,6 +21,7 @@ from numba.extending import typeof_impl
 from . import example_function, jit_call
 from .calls import bind_call
 from .execute import CallPlan, plan_key
+from .fingerprint import function_fingerprint
 from .loader import load_module
 from .specialize import Specialization
 from .specs import normalize_spec
@@ -107,19 +107,22 @@ class VmappedFunction:
         if self._per_example is None:
             self._per_example = example_function.compile_per_example(
                 self.innermost, fastmath=self.fastmath, boundscheck=self.boundscheck,
-                cache=self.cache)
+                cache_key=self._cache_key)
         return self._per_example
 
     @functools.cached_property
     def fingerprint(self) -> str:
-        """Identifies the per-example function's code, for on-disk kernel names."""
-        function = self.innermost
-        try:
-            text = inspect.getsource(function)
-        except (OSError, TypeError):
-            text = repr(function.__code__.co_code)
-        where = f"{function.__module__}.{function.__qualname__}"
-        return hashlib.sha256(f"{where}\0{text}".encode()).hexdigest()
+        """The per-example function's code, closure values and the globals and helpers
+        it uses, and the Numba options it is compiled with (Numba's own cache key
+        leaves them out), as a sha256 hex digest: the on-disk key of ``cache=True``."""
+        options = f"fastmath={self.fastmath} boundscheck={self.boundscheck}"
+        return hashlib.sha256(f"{function_fingerprint(self.innermost)} {options}".encode()
+                              ).hexdigest()
+
+    @property
+    def _cache_key(self) -> str | None:
+        """The fingerprint with ``cache=True`` (computed at the first compile), else None."""
+        return self.fingerprint if self.cache else None
 
     @functools.cached_property
     def jit_entry(self):
@@ -198,7 +201,7 @@ class VmappedFunction:
         source = spec.source()
         kernel = self._kernels.get(source)
         if kernel is None:
-            module = load_module(source, spec.namespace, self.fingerprint, on_disk=self.cache)
+            module = load_module(source, spec.namespace, self._cache_key)
             kernel = self._kernels[source] = getattr(module, spec.description.kernel_name)
         return kernel
 
@@ -283,7 +286,9 @@ def vmap(fun=None, in_axes=0, out_axes=0, *, axis_size=None, parallel="auto",
         as in Numba, an out-of-range index is undefined behaviour: it may
         return garbage or crash.
     cache : bool
-        Keep compiled kernels on disk (Numba's cache rules).
+        Keep compiled kernels on disk, keyed on the per-example function's
+        code, its closure values, and the globals and ``@njit`` helpers it
+        uses (see ``numbavmap.fingerprint``).
     target : {"cpu"}
         Where the kernel runs.
 

@@ -55,13 +55,17 @@ def source_location(py_func) -> str:
     return f"{py_func.__name__} ({code.co_filename}:{code.co_firstlineno})"
 
 
-def compile_per_example(py_func, *, fastmath: bool, boundscheck: bool | None, cache: bool):
+def compile_per_example(py_func, *, fastmath: bool, boundscheck: bool | None,
+                        cache_key: str | None):
     """A Numba dispatcher for ``py_func`` without its ``print`` / ``logging`` calls.
 
     The calls are removed from the source; without source, ``print`` becomes a
     no-op. Scalar arithmetic follows NumPy's error model (``1.0 / 0.0`` is
     inf), as array arithmetic does. ``fastmath`` and ``boundscheck`` are
-    Numba's options (``boundscheck=None``: Numba's default).
+    Numba's options (``boundscheck=None``: Numba's default). With a
+    ``cache_key`` (the function's fingerprint) Numba caches the dispatcher on
+    disk under a name that carries it: Numba's own key misses helpers in
+    other files and module constants.
     """
     silent = source.without_side_effects(py_func)
     if silent is None:
@@ -73,9 +77,10 @@ def compile_per_example(py_func, *, fastmath: bool, boundscheck: bool | None, ca
             py_func.__closure__,
         )
         silent.__kwdefaults__ = py_func.__kwdefaults__
-    silent.__qualname__ = f"{py_func.__qualname__}__numbavmap"
+    digest = f"_{cache_key[:16]}" if cache_key else ""
+    silent.__qualname__ = f"{py_func.__qualname__}__numbavmap{digest}"
     silent.__module__ = py_func.__module__
-    return numba.njit(fastmath=fastmath, boundscheck=boundscheck, cache=cache,
+    return numba.njit(fastmath=fastmath, boundscheck=boundscheck, cache=cache_key is not None,
                       error_model="numpy")(silent)
 
 

@@ -176,11 +176,10 @@ def jit_entry(vmapped):
         source, description, name, classes = wrapper_source(vmapped, list(args))
         namespace = {description.function: vmapped.per_example,
                      "PARALLEL_THRESHOLD": PARALLEL_THRESHOLD, **classes}
-        kernel = load_module(generate_source(description), namespace, vmapped.fingerprint,
-                             on_disk=False)
+        kernel = load_module(generate_source(description), namespace, None)
         namespace.update(np=np, **{description.kernel_name:
                                    getattr(kernel, description.kernel_name)})
-        return getattr(load_module(source, namespace, vmapped.fingerprint, on_disk=False), name)
+        return getattr(load_module(source, namespace, None), name)
 
     @numba.njit
     def entry(*args):
