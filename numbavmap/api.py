@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import inspect
+import numbers
 from collections import namedtuple
 
 from numba.core import types
@@ -21,6 +21,7 @@ from numba.extending import typeof_impl
 from . import example_function, jit_call
 from .calls import bind_call
 from .execute import CallPlan, plan_key
+from .fingerprint import function_fingerprint
 from .loader import load_module
 from .specialize import Specialization
 from .specs import normalize_spec
@@ -43,8 +44,6 @@ specialization; currsize: specializations held.
 #: 1.5-2x faster.
 PARALLEL_THRESHOLD = 2**13
 
-_PARALLEL_CHOICES = ("auto", True, False)
-
 #: Call plans kept per VmappedFunction (one per argument layout and batch size).
 _MAX_PLANS = 64
 
@@ -59,7 +58,7 @@ class VmappedFunction:
     """
 
     def __init__(self, fun, in_axes=0, out_axes=0, *, axis_size=None, parallel="auto",
-                 fastmath=False, cache=False, target="cpu"):
+                 fastmath=False, boundscheck=None, cache=False, target="cpu"):
         if not callable(fun):
             raise TypeError(f"vmap expects a function, got {type(fun).__name__}")
         if isinstance(fun, functools.partial):
@@ -73,16 +72,17 @@ class VmappedFunction:
         self.out_axes = out_axes
         self.in_axes_spec = normalize_spec(in_axes, "in_axes")
         self.out_axes_spec = normalize_spec(out_axes, "out_axes")
-        if axis_size is not None and (isinstance(axis_size, bool) or int(axis_size) != axis_size
-                                      or axis_size < 0):
-            raise ValueError(f"axis_size must be a non-negative int or None, got {axis_size!r}")
-        self.axis_size = None if axis_size is None else int(axis_size)
-        if parallel not in _PARALLEL_CHOICES or parallel == 1 and parallel is not True:
+        self.axis_size = _checked_axis_size(axis_size)
+        if not (parallel is True or parallel is False
+                or isinstance(parallel, str) and parallel == "auto"):
             raise ValueError(f"parallel must be 'auto', True or False, got {parallel!r}")
+        if boundscheck is not None and not isinstance(boundscheck, bool):
+            raise TypeError(f"boundscheck must be None, True or False, got {boundscheck!r}")
         if target != "cpu":
             raise ValueError(f"target={target!r} is not supported yet; use target='cpu'")
         self.parallel = parallel
         self.fastmath = bool(fastmath)
+        self.boundscheck = boundscheck
         self.cache = bool(cache)
         self.target = target
         functools.update_wrapper(self, self.py_func, updated=())
@@ -106,19 +106,23 @@ class VmappedFunction:
         """The Numba dispatcher of the innermost per-example function (``print`` silenced)."""
         if self._per_example is None:
             self._per_example = example_function.compile_per_example(
-                self.innermost, fastmath=self.fastmath, cache=self.cache)
+                self.innermost, fastmath=self.fastmath, boundscheck=self.boundscheck,
+                cache_key=self._cache_key)
         return self._per_example
 
     @functools.cached_property
     def fingerprint(self) -> str:
-        """Identifies the per-example function's code, for on-disk kernel names."""
-        function = self.innermost
-        try:
-            text = inspect.getsource(function)
-        except (OSError, TypeError):
-            text = repr(function.__code__.co_code)
-        where = f"{function.__module__}.{function.__qualname__}"
-        return hashlib.sha256(f"{where}\0{text}".encode()).hexdigest()
+        """The per-example function's code, closure values and the globals and helpers
+        it uses, and the Numba options it is compiled with (Numba's own cache key
+        leaves them out), as a sha256 hex digest: the on-disk key of ``cache=True``."""
+        options = f"fastmath={self.fastmath} boundscheck={self.boundscheck}"
+        return hashlib.sha256(f"{function_fingerprint(self.innermost)} {options}".encode()
+                              ).hexdigest()
+
+    @property
+    def _cache_key(self) -> str | None:
+        """The fingerprint with ``cache=True`` (computed at the first compile), else None."""
+        return self.fingerprint if self.cache else None
 
     @functools.cached_property
     def jit_entry(self):
@@ -161,7 +165,7 @@ class VmappedFunction:
             self._param_names = example_function.signature_names(self.innermost, len(args))
         try:
             return bind_call(args, kwargs, self.in_axes_spec, self._param_names, self.axis_size)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, OverflowError) as exc:
             raise type(exc)(f"{self._error_prefix()}: {exc}") from None
 
     def _bind_levels(self, call) -> list:
@@ -197,13 +201,25 @@ class VmappedFunction:
         source = spec.source()
         kernel = self._kernels.get(source)
         if kernel is None:
-            module = load_module(source, spec.namespace, self.fingerprint, on_disk=self.cache)
+            module = load_module(source, spec.namespace, self._cache_key)
             kernel = self._kernels[source] = getattr(module, spec.description.kernel_name)
         return kernel
 
     def _compiled_count(self) -> int:
         dispatchers = [self._per_example] if self._per_example is not None else []
         return sum(_compiled(d) for d in dispatchers + list(self._kernels.values()))
+
+
+def _checked_axis_size(axis_size):
+    """``axis_size`` as an int (or None), rejecting floats, bools and negatives."""
+    if axis_size is None:
+        return None
+    if not isinstance(axis_size, numbers.Integral) or isinstance(axis_size, bool):
+        raise TypeError(f"axis_size must be an int or None, got {axis_size!r} of type "
+                        f"{type(axis_size).__name__}")
+    if axis_size < 0:
+        raise ValueError(f"axis_size must be a non-negative int or None, got {axis_size!r}")
+    return int(axis_size)
 
 
 @typeof_impl.register(VmappedFunction)
@@ -240,7 +256,7 @@ class _CountingKernel:
 
 
 def vmap(fun=None, in_axes=0, out_axes=0, *, axis_size=None, parallel="auto",
-         fastmath=False, cache=False, target="cpu"):
+         fastmath=False, boundscheck=None, cache=False, target="cpu"):
     """Vectorize a per-example function over a batch axis, compiled by Numba.
 
     Parameters
@@ -263,8 +279,16 @@ def vmap(fun=None, in_axes=0, out_axes=0, *, axis_size=None, parallel="auto",
         ``prange`` over examples; "auto" runs serially for small batches.
     fastmath : bool
         Passed to Numba.
+    boundscheck : bool, optional
+        Passed to Numba: ``True`` makes an out-of-range index raise
+        ``IndexError`` with the failing example's index. ``None`` follows
+        Numba's default (``NUMBA_BOUNDSCHECK``, off). Without bounds checks,
+        as in Numba, an out-of-range index is undefined behaviour: it may
+        return garbage or crash.
     cache : bool
-        Keep compiled kernels on disk (Numba's cache rules).
+        Keep compiled kernels on disk, keyed on the per-example function's
+        code, its closure values, and the globals and ``@njit`` helpers it
+        uses (see ``numbavmap.fingerprint``).
     target : {"cpu"}
         Where the kernel runs.
 
@@ -283,7 +307,7 @@ def vmap(fun=None, in_axes=0, out_axes=0, *, axis_size=None, parallel="auto",
     array([ 5., 25.])
     """
     options = dict(in_axes=in_axes, out_axes=out_axes, axis_size=axis_size, parallel=parallel,
-                   fastmath=fastmath, cache=cache, target=target)
+                   fastmath=fastmath, boundscheck=boundscheck, cache=cache, target=target)
     if fun is None:
         return lambda f: VmappedFunction(f, **options)
     return VmappedFunction(fun, **options)

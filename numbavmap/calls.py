@@ -16,8 +16,15 @@ import numpy as np
 from .specs import normalize_in_axis, prefix_axes, split_in_axes
 from .trees import LEAF, TreeDef, flatten, leaf_paths
 
-#: dtype kinds Numba compiles: bool, signed/unsigned int, float, complex.
-SUPPORTED_KINDS = frozenset("biufc")
+#: The dtypes vmap accepts (in native byte order): those Numba compiles.
+SUPPORTED_DTYPES = frozenset(np.dtype(name) for name in (
+    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+    "float32", "float64", "complex64", "complex128"))
+
+#: Array types accepted as plain arrays: a memmap's values are its array's values.
+PLAIN_ARRAY_TYPES = (np.ndarray, np.memmap)
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass
@@ -40,20 +47,43 @@ def leaf_names(name: str, tree: TreeDef) -> list[str]:
 
 def _check_leaf(value, name: str) -> None:
     if isinstance(value, np.ndarray):
-        if value.dtype.kind not in SUPPORTED_KINDS:
+        if type(value) not in PLAIN_ARRAY_TYPES:
             raise TypeError(
-                f"argument {name} is an array of dtype {value.dtype}, which Numba cannot "
-                "compile; supported: bool, (unsigned) integers, floats, complex"
+                f"argument {name} is a {type(value).__module__}.{type(value).__name__}, an "
+                "ndarray subclass whose meaning a plain array would lose (a mask, matrix "
+                "semantics...): pass a plain np.ndarray, e.g. np.asarray(value)"
             )
+        _check_dtype(value.dtype, f"argument {name} is an array of dtype {value.dtype}")
         return
-    if isinstance(value, np.generic) and value.dtype.kind in SUPPORTED_KINDS:
+    if isinstance(value, np.generic):
+        _check_dtype(value.dtype, f"argument {name} is a NumPy scalar of dtype {value.dtype}")
         return
+    if type(value) is int and not INT64_MIN <= value <= INT64_MAX:
+        raise OverflowError(
+            f"argument {name} is the Python int {value}, which does not fit in int64 (the "
+            "type Numba gives Python ints): pass a float, or np.uint64 below 2**64"
+        )
     if type(value) in (bool, int, float, complex):
         return
     raise TypeError(
         f"argument {name} has type {type(value).__name__}, which vmap does not accept: "
         "pass NumPy arrays, numbers, or tuples/lists/namedtuples of those"
     )
+
+
+def _check_dtype(dtype: np.dtype, what: str) -> None:
+    if dtype.newbyteorder("=") not in SUPPORTED_DTYPES:
+        raise TypeError(
+            f"{what}, which Numba cannot compile; supported: bool, int8..int64, "
+            "uint8..uint64, float32, float64, complex64, complex128"
+        )
+
+
+def _native(value):
+    """``value`` in native byte order: big-endian arrays become native copies."""
+    if isinstance(value, np.ndarray) and not value.dtype.isnative:
+        return value.astype(value.dtype.newbyteorder("="))
+    return value
 
 
 def _describe(value) -> str:
@@ -70,8 +100,6 @@ def _leaf_key(value, axis):
         return (axis, shape, value.dtype.str, layout)
     if isinstance(value, np.generic):
         return (None, (), value.dtype.str, "")
-    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
-        return (None, (), "big-int", "")
     return (None, (), type(value).__name__, "")
 
 
@@ -98,6 +126,7 @@ def bind_call(args: tuple, kwargs: dict, in_axes, param_names: list[str], axis_s
         keywords.append(keyword)
     for value, name in zip(leaves, names):
         _check_leaf(value, name)
+    leaves = [_native(value) for value in leaves]
     axes = [_normalize(value, name, axis) for value, name, axis in zip(leaves, names, axes)]
     size = _batch_size(leaves, names, axes, axis_size)
     key = (

@@ -13,9 +13,27 @@ class CompileError(TypeError):
 
 def with_example_index(exc: Exception, index: int) -> Exception:
     """The same exception type and message, with the failing example's index added."""
-    message = f"{exc} (in vmap example {index})"
+    return _with_context(exc, f"in vmap example {index}", f"raised by vmap example {index}")
+
+
+def for_empty_batch(exc: Exception) -> Exception:
+    """``exc``, raised on an empty batch's placeholder, saying what failed.
+
+    The same type where its constructor allows, with ``exc`` as its cause.
+    """
+    what = ("the empty batch's output could not be determined: the function raised this "
+            "on the zero-filled placeholder example that vmap traces for a batch of size 0")
+    new = _with_context(exc, what, what)
+    if new is not exc:
+        new.__cause__ = exc
+    return new
+
+
+def _with_context(exc: Exception, context: str, note: str) -> Exception:
+    """``type(exc)("<message> (<context>)")``, or ``exc`` with ``note`` added when
+    its type takes other constructor arguments."""
     try:
-        return type(exc)(message)
+        return type(exc)(f"{exc} ({context})")
     except Exception:  # noqa: BLE001 - exception types with other constructors
-        exc.add_note(f"raised by vmap example {index}")
+        exc.add_note(note)
         return exc

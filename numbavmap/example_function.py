@@ -16,15 +16,37 @@ import types as pytypes
 
 import numba
 from numba.core import types
+from numba.core.imputils import lower_builtin
 from numba.core.registry import cpu_target
+from numba.core.typing.templates import AbstractTemplate, infer_global, signature
 
 from . import source
 from .errors import CompileError
 
 
-@numba.njit
-def _no_print(*args):
-    """Stands in for ``print`` in per-example functions whose source is unavailable."""
+def _no_print(*args, sep=" ", end="\n", file=None, flush=False):
+    """Stands in for ``print`` in per-example functions whose source is unavailable.
+
+    Compiled code may call it with any arguments and ``print``'s keywords; it
+    does nothing (see ``_NoPrintTemplate``).
+    """
+
+
+@infer_global(_no_print)
+class _NoPrintTemplate(AbstractTemplate):
+    """Types ``_no_print(*args, **keywords)`` as returning None, whatever the arguments."""
+
+    def generic(self, args, kws):
+        names = [f"arg{k}" for k in range(len(args))] + list(kws)
+        parameters = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+                      for name in names]
+        return signature(types.none, *args, *kws.values()).replace(
+            pysig=inspect.Signature(parameters))
+
+
+@lower_builtin(_no_print, types.VarArg(types.Any))
+def _lower_no_print(context, builder, sig, args):
+    return context.get_dummy_value()
 
 
 def source_location(py_func) -> str:
@@ -33,12 +55,17 @@ def source_location(py_func) -> str:
     return f"{py_func.__name__} ({code.co_filename}:{code.co_firstlineno})"
 
 
-def compile_per_example(py_func, *, fastmath: bool, cache: bool):
+def compile_per_example(py_func, *, fastmath: bool, boundscheck: bool | None,
+                        cache_key: str | None):
     """A Numba dispatcher for ``py_func`` without its ``print`` / ``logging`` calls.
 
     The calls are removed from the source; without source, ``print`` becomes a
-    no-op (positional arguments only). Scalar arithmetic follows NumPy's
-    error model (``1.0 / 0.0`` is inf), as array arithmetic does.
+    no-op. Scalar arithmetic follows NumPy's error model (``1.0 / 0.0`` is
+    inf), as array arithmetic does. ``fastmath`` and ``boundscheck`` are
+    Numba's options (``boundscheck=None``: Numba's default). With a
+    ``cache_key`` (the function's fingerprint) Numba caches the dispatcher on
+    disk under a name that carries it: Numba's own key misses helpers in
+    other files and module constants.
     """
     silent = source.without_side_effects(py_func)
     if silent is None:
@@ -50,9 +77,11 @@ def compile_per_example(py_func, *, fastmath: bool, cache: bool):
             py_func.__closure__,
         )
         silent.__kwdefaults__ = py_func.__kwdefaults__
-    silent.__qualname__ = f"{py_func.__qualname__}__numbavmap"
+    digest = f"_{cache_key[:16]}" if cache_key else ""
+    silent.__qualname__ = f"{py_func.__qualname__}__numbavmap{digest}"
     silent.__module__ = py_func.__module__
-    return numba.njit(fastmath=fastmath, cache=cache, error_model="numpy")(silent)
+    return numba.njit(fastmath=fastmath, boundscheck=boundscheck, cache=cache_key is not None,
+                      error_model="numpy")(silent)
 
 
 def example_type(value_type, axes: tuple):

@@ -16,23 +16,30 @@ from dataclasses import replace
 
 import numpy as np
 
+from .calls import INT64_MAX, INT64_MIN
 from .errors import with_example_index
 from .kernel import RAISED, WRONG_SHAPE
 from .specialize import Specialization, kernel_value
-from .trace import call_with_leaves, example_leaves
+from .trace import call_with_leaves, example_leaves, run_on_placeholder, zero_example_leaves
 from .trees import flatten, unflatten
 
 _PLAIN_SCALARS = (bool, int, float, complex)
 
 
 def plan_key(args: tuple, kwargs: dict):
-    """A cheap key for calls of plain arrays and scalars; None for anything else."""
+    """A cheap key for calls of plain arrays and scalars; None for anything else.
+
+    None also for what ``bind_call`` must convert or reject: arrays in
+    non-native byte order, Python ints outside int64.
+    """
     if kwargs:
         return None
     key = []
     for value in args:
-        if type(value) is np.ndarray:
+        if type(value) is np.ndarray and value.dtype.isnative:
             key.append((value.shape, value.strides, value.dtype))
+        elif type(value) is int and not INT64_MIN <= value <= INT64_MAX:
+            return None
         elif type(value) in _PLAIN_SCALARS:
             key.append(type(value))
         else:
@@ -70,27 +77,43 @@ class CallPlan:
         if self.size and spec.kernel(*arguments, *outputs, *self.tail):
             raise_failure(spec, replace(self.call, leaves=leaves), self.status)
         if not self.plain:
-            outputs = [_finish_unmapped(spec, k, out) if spec.unmapped[k] else out
-                       for k, out in enumerate(outputs)]
+            outputs = _finish_unmapped(spec, outputs, self.call, leaves)
         return outputs[0] if self.single else unflatten(spec.out_tree, outputs)
 
 
-def _finish_unmapped(spec: Specialization, k: int, stacked: np.ndarray):
+def _finish_unmapped(spec: Specialization, outputs: list, call, leaves: list) -> list:
+    """``outputs`` with each ``out_axes=None`` output replaced by its single value.
+
+    An empty batch has no example to take it from: it comes from running the
+    compiled function on this call's placeholder example (its own unmapped
+    inputs), never from an earlier call.
+    """
+    if call.size == 0:
+        call = replace(call, leaves=leaves)
+        placeholder = [kernel_value(value) for value in zero_example_leaves(call)]
+        values, _ = flatten(run_on_placeholder(spec.rerun, call, placeholder))
+        return [_single(np.array(value, dtype=spec.out_dtypes[k])) if spec.unmapped[k] else out
+                for k, (out, value) in enumerate(zip(outputs, values))]
+    return [_agreed_value(spec, k, out) if spec.unmapped[k] else out
+            for k, out in enumerate(outputs)]
+
+
+def _agreed_value(spec: Specialization, k: int, stacked: np.ndarray):
     """The single value of an ``out_axes=None`` output, after checking examples agree."""
-    dtype = spec.out_dtypes[k]
-    if stacked.shape[0] == 0:
-        value = np.asarray(spec.traced[k], dtype=dtype)
-    else:
-        value = stacked[0]
-        equal_nan = dtype.kind in "fc"
-        for index in range(1, stacked.shape[0]):
-            if not np.array_equal(stacked[index], value, equal_nan=equal_nan):
-                raise ValueError(
-                    f"out_axes=None for {spec.out_names[k]}, but it depends on the mapped "
-                    f"inputs: example {index} returned a different value than example 0; "
-                    "use an int out_axes to stack it"
-                )
-        value = value.copy()
+    value = stacked[0]
+    equal_nan = spec.out_dtypes[k].kind in "fc"
+    for index in range(1, stacked.shape[0]):
+        if not np.array_equal(stacked[index], value, equal_nan=equal_nan):
+            raise ValueError(
+                f"out_axes=None for {spec.out_names[k]}, but it depends on the mapped "
+                f"inputs: example {index} returned a different value than example 0; "
+                "use an int out_axes to stack it"
+            )
+    return _single(value.copy())
+
+
+def _single(value: np.ndarray):
+    """A 0-d result as a NumPy scalar, any other as the array itself."""
     return value[()] if value.ndim == 0 else value
 
 

@@ -117,6 +117,7 @@ def wrapper_source(vmapped, arg_types) -> tuple:
         outputs=tuple(outputs),
         parallel="auto" if vmapped.parallel == "auto" else vmapped.parallel,
         fastmath=vmapped.fastmath,
+        boundscheck=vmapped.boundscheck,
     )
     first_name, first_axis = mapped[0]
     label = f"vmap({function})"
@@ -137,13 +138,15 @@ def wrapper_source(vmapped, arg_types) -> tuple:
         lines.append(f"    {output.name} = np.empty({shape}, np.{_dtype_name(leaf_type)})")
     flag = ", n >= PARALLEL_THRESHOLD" if description.parallel == "auto" else ""
     out_names = [output.name for output in outputs]
+    class_names = {cls: identifier(cls.__name__, taken) for cls in namedtuple_classes([tree])}
     lines += ["    status = np.zeros(n, np.uint8)",
               f"    if {description.kernel_name}({', '.join(names + out_names)}, status{flag}):",
               "        i = np.flatnonzero(status)[0]",
               f"        {_example_call(description, 'i')}  # raises that example's error",
               f"        raise ValueError(\"{label}: examples return different shapes\")",
-              f"    return {tree_expression(tree, iter(out_names))}"]
-    return "\n".join(lines) + "\n", description, f"{function}_call", namedtuple_classes([tree])
+              f"    return {tree_expression(tree, iter(out_names), class_names)}"]
+    classes = {name: cls for cls, name in class_names.items()}
+    return "\n".join(lines) + "\n", description, f"{function}_call", classes
 
 
 def _example_call(description: KernelDescription, index: str | None) -> str:
@@ -173,11 +176,10 @@ def jit_entry(vmapped):
         source, description, name, classes = wrapper_source(vmapped, list(args))
         namespace = {description.function: vmapped.per_example,
                      "PARALLEL_THRESHOLD": PARALLEL_THRESHOLD, **classes}
-        kernel = load_module(generate_source(description), namespace, vmapped.fingerprint,
-                             on_disk=False)
+        kernel = load_module(generate_source(description), namespace, None)
         namespace.update(np=np, **{description.kernel_name:
                                    getattr(kernel, description.kernel_name)})
-        return getattr(load_module(source, namespace, vmapped.fingerprint, on_disk=False), name)
+        return getattr(load_module(source, namespace, None), name)
 
     @numba.njit
     def entry(*args):

@@ -120,7 +120,8 @@ class KernelDescription:
     """Everything the generator needs to write one kernel module.
 
     ``body``, when set, replaces the per-example call and output writes with
-    fused code (see ``numbavmap.rewrite``).
+    fused code (see ``numbavmap.rewrite``). ``namedtuples`` pairs each
+    namedtuple class in the call with its (unique) global name in the module.
     """
 
     function: str
@@ -128,9 +129,10 @@ class KernelDescription:
     call: tuple[CallArg, ...]
     outputs: tuple[KernelOutput, ...]
     levels: int = 1
-    namedtuples: tuple[str, ...] = ()
+    namedtuples: tuple[tuple[type, str], ...] = ()
     parallel: bool | str = "auto"
     fastmath: bool = False
+    boundscheck: bool | None = None
     cache: bool = False
     body: tuple[str, ...] | None = None
 
@@ -148,22 +150,26 @@ class KernelDescription:
         return [f"n{level}" for level in range(1, self.levels)]
 
 
-def tree_expression(tree: TreeDef, leaves) -> str:
-    """Source building ``tree`` from ``leaves`` (expressions, consumed in order)."""
+def tree_expression(tree: TreeDef, leaves, class_names: dict) -> str:
+    """Source building ``tree`` from ``leaves`` (expressions, consumed in order).
+
+    ``class_names`` gives each namedtuple class's name in the generated module.
+    """
     if tree.is_leaf:
         return next(leaves)
-    parts = [tree_expression(child, leaves) for child in tree.children]
+    parts = [tree_expression(child, leaves, class_names) for child in tree.children]
     if tree.kind == "namedtuple":
-        return f"{tree.cls.__name__}({', '.join(parts)})"
+        return f"{class_names[tree.cls]}({', '.join(parts)})"
     return f"({parts[0]},)" if len(parts) == 1 else f"({', '.join(parts)})"
 
 
 def call_expression(desc: KernelDescription) -> str:
     """The per-example call, e.g. ``f(x[i], (p_0, p_1[i]), scale=scale[i])``."""
     leaves = iter(arg.element(None) for arg in desc.args)
+    class_names = dict(desc.namedtuples)
     parts = []
     for call_arg in desc.call:
-        expression = tree_expression(call_arg.tree, leaves)
+        expression = tree_expression(call_arg.tree, leaves, class_names)
         parts.append(expression if call_arg.keyword is None else f"{call_arg.keyword}={expression}")
     return f"{desc.function}({', '.join(parts)})"
 
@@ -226,11 +232,11 @@ def generate_source(desc: KernelDescription) -> str:
     per_example = list(desc.body) if desc.body is not None else call_lines(desc)
     body = [" " * 4 * depth + line for depth, line in enumerate(inner)]
     body += ["    " * len(inner) + line for line in per_example]
-    example_flags = f"fastmath={desc.fastmath}, cache={desc.cache}"
-    if desc.body is not None:
-        example_flags += ", error_model='numpy'"
     flags = f"fastmath={desc.fastmath}, cache={desc.cache}"
-    globals_note = ", ".join((desc.function,) + desc.namedtuples)
+    if desc.boundscheck is not None:
+        flags += f", boundscheck={desc.boundscheck}"
+    example_flags = flags + (", error_model='numpy'" if desc.body is not None else "")
+    globals_note = ", ".join([desc.function] + [name for _, name in desc.namedtuples])
     return f'''\
 """numbavmap kernel for {desc.function}: one call per example, stacked outputs.
 

@@ -132,7 +132,6 @@ class Specialization:
     unmapped: list
     inner_sizes: tuple
     out_names: list
-    traced: list
     work: int
     description: KernelDescription
     namespace: dict
@@ -159,7 +158,8 @@ class Specialization:
         outputs = tuple(KernelOutput(f"out_{k}", path, len(shape), position)
                         for k, (path, shape, position)
                         in enumerate(zip(leaf_paths(out_tree), shapes, positions)))
-        classes = namedtuple_classes(call.trees)
+        classes = tuple((cls, identifier(cls.__name__, taken))
+                        for cls in namedtuple_classes(call.trees))
         body = _fused_body(vmapped.innermost, call, args, outputs, shapes, dtypes)
         description = KernelDescription(
             function=function,
@@ -167,19 +167,20 @@ class Specialization:
             call=tuple(CallArg(kw, tree) for kw, tree in zip(call.keywords, call.trees)),
             outputs=outputs,
             levels=len(chain),
-            namedtuples=tuple(sorted(classes)),
+            namedtuples=classes,
             parallel=vmapped.parallel,
             fastmath=vmapped.fastmath,
+            boundscheck=vmapped.boundscheck,
             cache=vmapped.cache,
             body=body,
         )
         work = 1 + sum(_example_size(value, axes) for value, axes in zip(call.leaves, in_axes))
-        namespace = dict(classes)
+        namespace = {name: cls for cls, name in classes}
         namespace[function] = vmapped.per_example
         inner_sizes = tuple(inner.size for inner in calls[1:])
         rerun = chain[1] if len(chain) > 1 else vmapped.per_example
         return cls(out_tree, shapes, dtypes, positions, unmapped, inner_sizes, out_names,
-                   traced, work * int(np.prod(inner_sizes)), description, namespace, rerun)
+                   work * int(np.prod(inner_sizes)), description, namespace, rerun)
 
     def stacked_shape(self, k: int, size: int) -> tuple:
         """Output ``k``'s stacked shape for ``size`` outer examples."""

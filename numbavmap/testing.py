@@ -79,11 +79,14 @@ def assert_trees_close(actual, expected, rtol=1e-7, atol=0.0, check_dtype=True) 
 
 
 def assert_vmap_matches_loop(f, *args, in_axes=0, out_axes=0, axis_size=None,
-                             rtol=1e-7, atol=0.0, **kwargs) -> None:
+                             rtol=1e-7, atol=0.0, check_dtype=True, **kwargs) -> None:
     """Assert ``vmap(f)`` equals the plain Python loop over examples.
 
-    On a mismatch, the message names the first example that differs, with
-    both values.
+    Structure, shapes and values must match (within ``rtol`` / ``atol``), and
+    with ``check_dtype=True`` every output's dtype too: pass
+    ``check_dtype=False`` where Numba's typing legitimately differs from
+    NumPy's (see the docs). On a value mismatch, the message names the first
+    example that differs, with both values.
     """
     from .api import vmap
 
@@ -91,7 +94,7 @@ def assert_vmap_matches_loop(f, *args, in_axes=0, out_axes=0, axis_size=None,
     results = loop_examples(f, args, kwargs, in_axes, axis_size)
     expected = stack_examples(results, out_axes)
     try:
-        assert_trees_close(actual, expected, rtol=rtol, atol=atol, check_dtype=False)
+        assert_trees_close(actual, expected, rtol=rtol, atol=atol, check_dtype=check_dtype)
     except AssertionError:
         actual_examples = _unstack(actual, out_axes, len(results))
         for index, (got, want) in enumerate(zip(actual_examples, results)):

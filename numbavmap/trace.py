@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .calls import BoundCall
-from .errors import with_example_index
+from .errors import for_empty_batch, with_example_index
 from .trees import flatten, unflatten
 
 
@@ -59,13 +59,23 @@ def _check_result_leaf(value, name: str) -> None:
 def trace(py_func, call: BoundCall):
     """Run ``py_func`` in Python on example 0 (a zero example for an empty batch).
 
-    An exception from the function comes back with the example's index added.
+    An exception from the function comes back with the example's index added
+    (for an empty batch: saying its output could not be determined).
     """
-    leaves = example_leaves(call, 0) if call.size else zero_example_leaves(call)
+    if not call.size:
+        return run_on_placeholder(py_func, call, zero_example_leaves(call))
     try:
-        return call_with_leaves(py_func, call, leaves)
+        return call_with_leaves(py_func, call, example_leaves(call, 0))
     except Exception as exc:
         raise with_example_index(exc, 0) from None
+
+
+def run_on_placeholder(function, call: BoundCall, leaves: list):
+    """``function`` on an empty batch's zero-filled example ``leaves``; see ``for_empty_batch``."""
+    try:
+        return call_with_leaves(function, call, leaves)
+    except Exception as exc:
+        raise for_empty_batch(exc)  # noqa: B904 - its __cause__ is exc
 
 
 def result_structure(result):

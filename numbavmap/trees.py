@@ -115,13 +115,14 @@ def leaf_paths(tree: TreeDef, prefix: tuple[int, ...] = ()) -> list[tuple[int, .
     return paths
 
 
-def namedtuple_classes(trees) -> dict:
-    """``{name: class}`` of every namedtuple node in ``trees``."""
-    classes = {}
-    stack = list(trees)
-    while stack:
-        tree = stack.pop()
-        if tree.kind == "namedtuple":
-            classes[tree.cls.__name__] = tree.cls
-        stack.extend(tree.children)
+def namedtuple_classes(trees) -> list[type]:
+    """The distinct namedtuple classes of ``trees``, depth-first, each once.
+
+    Two classes may share a ``__name__`` (from different modules or scopes).
+    """
+    classes: list[type] = []
+    for tree in trees:
+        if tree.kind == "namedtuple" and tree.cls not in classes:
+            classes.append(tree.cls)
+        classes += [cls for cls in namedtuple_classes(tree.children) if cls not in classes]
     return classes
