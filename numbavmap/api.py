@@ -12,9 +12,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import numbers
+import threading
 from collections import namedtuple
 
 from numba.core import types
+from numba.core.compiler_lock import global_compiler_lock
 from numba.core.dispatcher import Dispatcher
 from numba.extending import typeof_impl
 
@@ -90,8 +92,11 @@ class VmappedFunction:
         #: The vmaps from this one inwards; the last one's py_func is plain Python.
         self.chain = [self] + (self.py_func.chain if nested else [])
         self.innermost = self.chain[-1].py_func
-        self._param_names = None
+        self._param_names: dict = {}
         self._per_example = None
+        #: Held while a specialization is traced, typed and compiled, so that
+        #: concurrent first calls trace once and compile once.
+        self._lock = threading.RLock()
         self._specializations: dict = {}
         self._plans: dict = {}
         self._kernels: dict = {}
@@ -146,7 +151,9 @@ class VmappedFunction:
             parallel = call.size * spec.work >= PARALLEL_THRESHOLD
         plan = CallPlan(spec, call, parallel)
         if spec.kernel is None and call.size:
-            spec.kernel = _CountingKernel(self._kernel(spec), self, spec)
+            with self._lock:
+                if spec.kernel is None:
+                    spec.kernel = _CountingKernel(self._kernel(spec), self, spec)
         if key is not None:
             if len(self._plans) >= _MAX_PLANS:
                 self._plans.clear()
@@ -161,10 +168,12 @@ class VmappedFunction:
         return f"vmap({self.__name__}, in_axes={self.in_axes!r}, out_axes={self.out_axes!r})"
 
     def _bind(self, args, kwargs):
-        if self._param_names is None or len(self._param_names) != len(args):
-            self._param_names = example_function.signature_names(self.innermost, len(args))
+        names = self._param_names.get(len(args))
+        if names is None:
+            names = self._param_names[len(args)] = example_function.signature_names(
+                self.innermost, len(args))
         try:
-            return bind_call(args, kwargs, self.in_axes_spec, self._param_names, self.axis_size)
+            return bind_call(args, kwargs, self.in_axes_spec, names, self.axis_size)
         except (ValueError, TypeError, OverflowError) as exc:
             raise type(exc)(f"{self._error_prefix()}: {exc}") from None
 
@@ -180,15 +189,23 @@ class VmappedFunction:
 
     def _specialization(self, call, count_hit: bool = True) -> Specialization:
         spec = self._specializations.get(call.key)
-        if spec is not None:
-            self._counts["hits"] += count_hit
-            return spec
+        if spec is None:
+            with self._lock:
+                spec = self._specializations.get(call.key)
+                if spec is None:
+                    return self._specialize(call)
+        self._counts["hits"] += count_hit
+        return spec
+
+    def _specialize(self, call) -> Specialization:
+        """Trace, type and describe a new specialization (holding ``_lock``)."""
         calls = self._bind_levels(call)
         compiled_before = self._compiled_count()
         self._counts["traces"] += 1
         result = trace(self.innermost, calls[-1])
         try:
-            spec = Specialization.build(self.chain, calls, result)
+            with global_compiler_lock:  # Numba's typing context is not thread-safe
+                spec = Specialization.build(self.chain, calls, result)
         except example_function.CompileError:
             raise
         except (ValueError, TypeError) as exc:
@@ -243,16 +260,17 @@ class _CountingKernel:
         self.spec = spec
 
     def __call__(self, *args):
-        before = _compiled(self.dispatcher)
-        try:
-            failures = self.dispatcher(*args)
-        except Exception as exc:
-            if before == _compiled(self.dispatcher) and len(self.dispatcher.overloads):
-                raise
-            raise example_function.compile_error(self.owner.innermost, exc) from None
-        self.owner._counts["compilations"] += _compiled(self.dispatcher) - before
-        self.spec.kernel = self.dispatcher
-        return failures
+        with self.owner._lock:  # concurrent first calls wait for one compile
+            before = _compiled(self.dispatcher)
+            try:
+                failed = self.dispatcher(*args)
+            except Exception as exc:
+                if before == _compiled(self.dispatcher) and len(self.dispatcher.overloads):
+                    raise
+                raise example_function.compile_error(self.owner.innermost, exc) from None
+            self.owner._counts["compilations"] += _compiled(self.dispatcher) - before
+            self.spec.kernel = self.dispatcher
+        return failed
 
 
 def vmap(fun=None, in_axes=0, out_axes=0, *, axis_size=None, parallel="auto",

@@ -12,13 +12,14 @@ call itself is precomputed.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 
+import numba
 import numpy as np
 
 from .calls import INT64_MAX, INT64_MIN
 from .errors import with_example_index
-from .kernel import RAISED, WRONG_SHAPE
 from .specialize import Specialization, kernel_value
 from .trace import call_with_leaves, example_leaves, run_on_placeholder, zero_example_leaves
 from .trees import flatten, unflatten
@@ -50,8 +51,7 @@ def plan_key(args: tuple, kwargs: dict):
 class CallPlan:
     """A specialization bound to one batch size and argument layout.
 
-    The status buffer is reused across calls: the kernel writes every entry,
-    and it runs holding the GIL, so two calls never share it at once.
+    A plan holds nothing a call writes to: many threads may run it at once.
     """
 
     def __init__(self, spec: Specialization, call, parallel: bool):
@@ -60,9 +60,9 @@ class CallPlan:
         self.size = call.size
         self.allocations = [(spec.stacked_shape(k, call.size), dtype)
                             for k, dtype in enumerate(spec.out_dtypes)]
-        self.status = np.empty(call.size, np.uint8)
         extra = (parallel,) if spec.description.parallel == "auto" else ()
-        self.tail = (*spec.inner_sizes, self.status, *extra)
+        self.tail = (*spec.inner_sizes, call.size, *extra)
+        self.serialize = bool(parallel) and serial_threading_layer()
         self.plain = not any(spec.unmapped)
         self.single = spec.out_tree.is_leaf
         # Fused code is ours and never writes its inputs: only a call into the
@@ -74,8 +74,14 @@ class CallPlan:
         spec = self.spec
         outputs = [np.empty(shape, dtype) for shape, dtype in self.allocations]
         arguments = map(kernel_value, leaves) if self.protect else leaves
-        if self.size and spec.kernel(*arguments, *outputs, *self.tail):
-            raise_failure(spec, replace(self.call, leaves=leaves), self.status)
+        if self.size:
+            if self.serialize and serial_threading_layer():
+                with _WORKQUEUE_LOCK:
+                    failed = spec.kernel(*arguments, *outputs, *self.tail)
+            else:
+                failed = spec.kernel(*arguments, *outputs, *self.tail)
+            if failed >= 0:
+                raise_failure(spec, replace(self.call, leaves=leaves), int(failed))
         if not self.plain:
             outputs = _finish_unmapped(spec, outputs, self.call, leaves)
         return outputs[0] if self.single else unflatten(spec.out_tree, outputs)
@@ -117,25 +123,42 @@ def _single(value: np.ndarray):
     return value[()] if value.ndim == 0 else value
 
 
-def raise_failure(spec: Specialization, call, status: np.ndarray):
-    """Re-raise the first failing example's error with its index."""
-    index = int(np.flatnonzero(status)[0])
-    code = int(status[index])
+def raise_failure(spec: Specialization, call, index: int):
+    """Re-raise the error of example ``index``, the first that failed, with its index.
+
+    The example runs again on its own: it raises its exception (RAISED), or
+    returns a result of another shape than example 0's (WRONG_SHAPE).
+    """
     leaves = [kernel_value(value) for value in example_leaves(call, index)]
-    if code == RAISED:
+    try:
+        result = call_with_leaves(spec.rerun, call, leaves)
+    except Exception as exc:
+        raise with_example_index(exc, index) from None
+    result_leaves, _ = flatten(result)
+    for k, value in enumerate(result_leaves):
+        if np.shape(value) != spec.out_shapes[k]:
+            raise ValueError(
+                f"examples return different shapes: example {index} returned "
+                f"{spec.out_names[k]} of shape {np.shape(value)}, but example 0 "
+                f"returned shape {spec.out_shapes[k]}"
+            )
+    raise RuntimeError(f"example {index} failed inside the compiled kernel "
+                       "but not when run again on its own")
+
+
+#: Numba's ``workqueue`` threading layer aborts the process when two threads
+#: launch parallel kernels at once; with it, parallel calls take turns.
+_WORKQUEUE_LOCK = threading.Lock()
+_threading_layer = None
+
+
+def serial_threading_layer() -> bool:
+    """True while Numba's threading layer is ``workqueue`` or not chosen yet
+    (Numba chooses at the first parallel launch)."""
+    global _threading_layer
+    if _threading_layer is None:
         try:
-            call_with_leaves(spec.rerun, call, leaves)
-        except Exception as exc:
-            raise with_example_index(exc, index) from None
-        raise RuntimeError(f"example {index} raised inside the compiled kernel "
-                           "but not when run again on its own")
-    if code == WRONG_SHAPE:
-        result_leaves, _ = flatten(call_with_leaves(spec.rerun, call, leaves))
-        for k, value in enumerate(result_leaves):
-            if np.shape(value) != spec.out_shapes[k]:
-                raise ValueError(
-                    f"examples return different shapes: example {index} returned "
-                    f"{spec.out_names[k]} of shape {np.shape(value)}, but example 0 "
-                    f"returned shape {spec.out_shapes[k]}"
-                )
-    raise RuntimeError(f"example {index} failed in the kernel with status {code}")
+            _threading_layer = numba.threading_layer()
+        except ValueError:
+            return True
+    return _threading_layer == "workqueue"

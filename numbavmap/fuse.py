@@ -20,11 +20,13 @@ the kernel's per-example body becomes (float64 ``v``)::
 
 Fusion never changes a result: every fused value carries the Numba type
 the unfused compiled function gives it (``numbavmap.numba_typing`` asks
-Numba), array operations run in the input and output types of the loop
-Numba's array expressions would run (``np.int8(v[i, j0] + v[i, j0])`` for
-``v + v`` on int8, which wraps as NumPy does), and reductions accumulate in
-Numba's accumulator type. The one difference allowed is the order of float
-sums. A body whose result types do not come out as Numba's is not fused.
+Numba). As in Numba's own array expressions, a chain of elementwise
+operations is computed by Numba's scalar rules and converted to the
+array's dtype where the array is stored: named, reduced or returned
+(``np.sum(v + v)`` on int8 sums ``np.int8(v[i, j0] + v[i, j0])``, which
+wraps as NumPy does). Reductions accumulate in Numba's accumulator type. The
+one difference allowed is the order of float sums. A body whose result
+types do not come out as Numba's is not fused.
 
 Fused code cannot raise (arithmetic follows NumPy's error model), so the
 kernel needs no ``try`` around it, which would cost vectorisation; the one
@@ -58,7 +60,7 @@ import numpy as np
 from numba.core import types
 
 from . import source
-from .numba_typing import NotTyped, array_type, constructor, result, ufunc_loop
+from .numba_typing import NotTyped, array_type, constructor, result
 
 #: Elementwise NumPy functions, emitted as the same call on scalars.
 UFUNCS = frozenset(
@@ -72,23 +74,20 @@ CONVERSIONS = frozenset(
     "bool_ int8 int16 int32 int64 uint8 uint16 uint32 uint64 float32 float64 complex64 "
     "complex128".split()
 )
-#: Operator node -> (source symbol, Python operator, the ufunc NumPy arrays use).
+#: Operator node -> (source symbol, Python operator).
 _BINARY = {
-    ast.Add: ("+", operator.add, np.add), ast.Sub: ("-", operator.sub, np.subtract),
-    ast.Mult: ("*", operator.mul, np.multiply), ast.Div: ("/", operator.truediv, np.divide),
-    ast.FloorDiv: ("//", operator.floordiv, np.floor_divide),
-    ast.Mod: ("%", operator.mod, np.remainder), ast.Pow: ("**", operator.pow, np.power),
-    ast.BitAnd: ("&", operator.and_, np.bitwise_and),
-    ast.BitOr: ("|", operator.or_, np.bitwise_or),
-    ast.BitXor: ("^", operator.xor, np.bitwise_xor),
+    ast.Add: ("+", operator.add), ast.Sub: ("-", operator.sub), ast.Mult: ("*", operator.mul),
+    ast.Div: ("/", operator.truediv), ast.FloorDiv: ("//", operator.floordiv),
+    ast.Mod: ("%", operator.mod), ast.Pow: ("**", operator.pow),
+    ast.BitAnd: ("&", operator.and_), ast.BitOr: ("|", operator.or_),
+    ast.BitXor: ("^", operator.xor),
 }
 _LOGICAL = {"&", "|", "^"}
 _COMPARE = {
-    ast.Lt: ("<", operator.lt, np.less), ast.LtE: ("<=", operator.le, np.less_equal),
-    ast.Gt: (">", operator.gt, np.greater), ast.GtE: (">=", operator.ge, np.greater_equal),
-    ast.Eq: ("==", operator.eq, np.equal), ast.NotEq: ("!=", operator.ne, np.not_equal),
+    ast.Lt: ("<", operator.lt), ast.LtE: ("<=", operator.le), ast.Gt: (">", operator.gt),
+    ast.GtE: (">=", operator.ge), ast.Eq: ("==", operator.eq), ast.NotEq: ("!=", operator.ne),
 }
-_UNARY = {ast.USub: ("-", operator.neg, np.negative), ast.UAdd: ("+", operator.pos, np.positive)}
+_UNARY = {ast.USub: ("-", operator.neg), ast.UAdd: ("+", operator.pos)}
 #: Literal sources for accumulators of Python's own types.
 _LITERAL_ZERO = {types.int64: "{}", types.float64: "{}.0", types.complex128: "{}j"}
 
@@ -107,16 +106,30 @@ class Scalar:
 
 @dataclass(frozen=True)
 class Array:
-    """A per-example array: static shape, loop bounds, dtype (a Numba type) and element."""
+    """A per-example array: static shape, loop bounds, dtype (a Numba type) and element.
+
+    Like Numba's array expressions, a chain of elementwise operations is one
+    scalar expression typed by Numba's scalar rules (``scalar_type``, None
+    when it is ``dtype``): it takes the array's ``dtype`` where the array is
+    stored, that is, named, reduced or returned (``materialized``).
+    """
 
     shape: tuple
     dims: tuple
     dtype: object
     element: Callable[[list], str]
+    scalar_type: object = None
 
     @property
     def type(self):
         return array_type(self.dtype, len(self.shape))
+
+    def materialized(self) -> Array:
+        """The array as Numba stores it: each element converted to ``dtype``."""
+        if self.scalar_type is None or self.scalar_type == self.dtype:
+            return Array(self.shape, self.dims, self.dtype, self.element)
+        return Array(self.shape, self.dims, self.dtype,
+                     lambda index: _convert(self.element(index), self.dtype))
 
 
 @dataclass(frozen=True)
@@ -149,27 +162,13 @@ def _typed(function, arg_types):
         raise Unsupported(str(exc)) from None
 
 
-def _loop(ufunc, dtypes):
-    try:
-        return ufunc_loop(ufunc, dtypes)
-    except NotTyped as exc:
-        raise Unsupported(str(exc)) from None
-
-
-def _cast(expr: str, from_type, to_type) -> tuple[str, object]:
-    """``expr`` converted to ``to_type`` as a ufunc loop converts its inputs.
-
-    Conversions Numba's scalar arithmetic makes by itself (an integer into
-    int64 or float64) are left implicit, to keep the kernel readable.
-    """
-    if from_type == to_type:
-        return expr, from_type
-    implicit = isinstance(from_type, types.Integer) and (
+def _cast(expr: str, from_type, to_type) -> str:
+    """``expr`` converted to ``to_type``, leaving implicit what Numba's scalar
+    arithmetic converts by itself (an integer into int64 or float64)."""
+    implicit = from_type == to_type or isinstance(from_type, types.Integer) and (
         to_type == types.float64 or to_type == types.int64
         and (from_type.signed or from_type.bitwidth < 64))
-    if implicit:
-        return expr, from_type
-    return _convert(expr, to_type), to_type
+    return expr if implicit else _convert(expr, to_type)
 
 
 def _convert(expr: str, numba_type) -> str:
@@ -275,7 +274,7 @@ class _Fuser:
             raise Unsupported(type(node).__name__)
         if not isinstance(target, ast.Name):
             raise Unsupported("assignment to something other than a name")
-        value = self.expr(value)
+        value = _stored(self.expr(value))
         if isinstance(value, Scalar):
             name = self.fresh(target.id)
             self.lines.append(f"{name} = {value.expr}")
@@ -292,7 +291,8 @@ class _Fuser:
         if len(values) != len(self.targets):
             raise Unsupported("result structure")
         for value, target in zip(values, self.targets):
-            dtype = value.dtype if isinstance(value, Array) else value.type
+            value = _stored(value)
+            dtype = operand_dtype(value)
             if str(dtype) != target.dtype.name:
                 raise Unsupported(f"fused type {dtype} differs from Numba's {target.dtype}")
             if isinstance(value, Scalar):
@@ -338,33 +338,29 @@ class _Fuser:
         operand = self.expr(node.operand)
         if operand_dtype(operand) == types.boolean:
             raise Unsupported("arithmetic on booleans")
-        symbol, python_op, ufunc = _UNARY[type(node.op)]
-        return self.apply([operand], lambda e: f"({symbol}{e[0]})", python_op, ufunc)
+        symbol, python_op = _UNARY[type(node.op)]
+        return self.apply([operand], lambda e: f"({symbol}{e[0]})", python_op)
 
     def expr_BinOp(self, node):
         if isinstance(node.op, ast.MatMult):
             return self.reduce("dot", [self.expr(node.left), self.expr(node.right)])
         if type(node.op) not in _BINARY:
             raise Unsupported("operator")
-        symbol, python_op, ufunc = _BINARY[type(node.op)]
+        symbol, python_op = _BINARY[type(node.op)]
         left, right = self.expr(node.left), self.expr(node.right)
         dtypes = (operand_dtype(left), operand_dtype(right))
         if types.boolean in dtypes and not (symbol in _LOGICAL and set(dtypes) == {types.boolean}):
             raise Unsupported("arithmetic on booleans")
-        if (symbol == "**" and isinstance(left, Array) and isinstance(node.right, ast.Constant)
-                and node.right.value == 2 and not isinstance(left.dtype, types.Complex)):
-            # x ** 2 as x * x, in the power loop's types (both inputs alike)
-            return self.apply([left, right], lambda e: f"({e[0]} * {e[0]})", operator.mul,
-                              ufunc)
-        return self.apply([left, right], lambda e: f"({e[0]} {symbol} {e[1]})", python_op,
-                          ufunc)
+        if symbol == "**" and _squares_alike(left, node.right):
+            return self.apply([left, right], lambda e: f"({e[0]} * {e[0]})", python_op)
+        return self.apply([left, right], lambda e: f"({e[0]} {symbol} {e[1]})", python_op)
 
     def expr_Compare(self, node):
         if len(node.ops) != 1 or type(node.ops[0]) not in _COMPARE:
             raise Unsupported("comparison")
-        symbol, python_op, ufunc = _COMPARE[type(node.ops[0])]
+        symbol, python_op = _COMPARE[type(node.ops[0])]
         operands = [self.expr(node.left), self.expr(node.comparators[0])]
-        return self.apply(operands, lambda e: f"({e[0]} {symbol} {e[1]})", python_op, ufunc)
+        return self.apply(operands, lambda e: f"({e[0]} {symbol} {e[1]})", python_op)
 
     def expr_Call(self, node):
         if node.keywords:
@@ -389,7 +385,7 @@ class _Fuser:
             return self.scalar(f"np.{name}({args[0].expr})", _typed(function, [args[0].type]))
         if name in UFUNCS and args:
             ufunc = getattr(np, name)
-            return self.apply(args, lambda e: f"np.{name}({', '.join(e)})", ufunc, ufunc)
+            return self.apply(args, lambda e: f"np.{name}({', '.join(e)})", ufunc)
         raise Unsupported(f"call {ast.unparse(node.func)}")
 
     def _numpy_name(self, func) -> str | None:
@@ -409,47 +405,47 @@ class _Fuser:
         self.lines.append(f"{name} = {expr}")
         return Scalar(name, numba_type)
 
-    def apply(self, operands, combine, python_op, ufunc):
-        """An elementwise operation: Numba's scalar rules on scalars, its ufunc loop on arrays."""
+    def apply(self, operands, combine, function):
+        """An elementwise operation, typed as Numba types ``function`` of the operands.
+
+        On arrays, the element is the same operation on the operands' scalar
+        expressions, as in Numba's array expressions.
+        """
         arrays = [operand for operand in operands if isinstance(operand, Array)]
         if not arrays:
-            numba_type = _typed(python_op, [operand.type for operand in operands])
+            numba_type = _typed(function, [operand.type for operand in operands])
             if isinstance(numba_type, types.Array):
                 raise Unsupported("a 0-d array result")
             return self.scalar(combine([operand.expr for operand in operands]), numba_type)
-        shape = arrays[0].shape
-        if any(array.shape != shape for array in arrays):
-            raise Unsupported("arrays of different shapes")
-        inputs, output = _loop(ufunc, [operand_dtype(operand) for operand in operands])
-        emitted = _typed(python_op, inputs)
-        wrap = (lambda e: e) if emitted == output else (lambda e: _convert(e, output))
+        shape, dims = _common_shape(arrays)
+        result_type = _typed(function, [operand.type for operand in operands])
 
         def element(index):
-            values = [op.element(index) if isinstance(op, Array) else op.expr
-                      for op in operands]
-            return wrap(combine([_cast(value, operand_dtype(op), to)[0]
-                                 for value, op, to in zip(values, operands, inputs)]))
+            return combine([op.element(index) if isinstance(op, Array) else op.expr
+                            for op in operands])
 
-        return Array(shape, arrays[0].dims, output, element)
+        if not isinstance(result_type, types.Array):  # Numba gives 0-d operations scalars
+            return self.scalar(element([]), result_type)
+        scalar_type = _typed(function, [_scalar_type(operand) for operand in operands])
+
+        return Array(shape, dims, result_type.dtype, element, scalar_type)
 
     def where(self, args):
+        """``np.where``: an array, 0-d when every argument is a scalar (as in Numba)."""
+        args = [_stored(arg) for arg in args]
         condition, *branches = args
-        arrays = [arg for arg in args if isinstance(arg, Array)]
-        if not arrays:
-            raise Unsupported("np.where of scalars (a 0-d array in Numba)")
-        if any(array.shape != arrays[0].shape for array in arrays):
-            raise Unsupported("arrays of different shapes")
+        shape, dims = _common_shape([arg for arg in args if isinstance(arg, Array)])
         numba_type = _typed(np.where, [arg.type for arg in args])
         dtype = numba_type.dtype
 
         def element(index):
             c, a, b = (arg.element(index) if isinstance(arg, Array) else arg.expr
                        for arg in args)
-            a = _cast(a, operand_dtype(branches[0]), dtype)[0]
-            b = _cast(b, operand_dtype(branches[1]), dtype)[0]
+            a = _cast(a, operand_dtype(branches[0]), dtype)
+            b = _cast(b, operand_dtype(branches[1]), dtype)
             return f"({a} if {c} else {b})"
 
-        return Array(arrays[0].shape, arrays[0].dims, dtype, element)
+        return Array(shape, dims, dtype, element)
 
     def reduce(self, name: str, args):
         name = {"amin": "min", "amax": "max"}.get(name, name)
@@ -457,7 +453,7 @@ class _Fuser:
             return self.dot(args)
         if name == "linalg.norm":
             return self.norm(args)
-        (value,) = args
+        value = _stored(args[0])
         function = getattr(np, name)
         numba_type = _typed(function, [value.type])
         if isinstance(value, Scalar):
@@ -467,26 +463,24 @@ class _Fuser:
         if name in ("any", "all"):
             initial, update = {"any": ("False", "{r} = {r} or bool({e})"),
                                "all": ("True", "{r} = {r} and bool({e})")}[name]
-            return self.accumulate(name, value, initial, update, numba_type, value.dtype)
+            return self.accumulate(name, value, initial, update, numba_type)
         initial = _typed_literal(1 if name == "prod" else 0, numba_type)
         update = "{r} *= {e}" if name == "prod" else "{r} += {e}"
         total = self.accumulate(name, value, initial, update, numba_type)
         if name != "mean":
             return total
-        mean = f"{total.expr} / ({' * '.join(value.dims)})"
+        mean = f"{total.expr} / ({' * '.join(value.dims) or 1})"
         if _typed(operator.truediv, [numba_type, types.intp]) != numba_type:
             mean = _convert(mean, numba_type)
         return self.scalar(mean, numba_type)
 
-    def accumulate(self, name: str, value: Array, initial: str, update: str, numba_type,
-                   element_type=None):
+    def accumulate(self, name: str, value: Array, initial: str, update: str, numba_type):
         """A scalar ``name_k`` of ``numba_type``, starting at ``initial``, updated once
-        per element converted to ``element_type`` (by default ``numba_type``)."""
-        element_type = numba_type if element_type is None else element_type
+        per element (Numba's scalar rules, as its reductions' loops)."""
         result_name = self.fresh(name)
         self.lines.append(f"{result_name} = {initial}")
         self.lines.extend(self.loop(value, lambda index: update.format(
-            r=result_name, e=_cast(value.element(index), value.dtype, element_type)[0])))
+            r=result_name, e=value.element(index))))
         return Scalar(result_name, numba_type)
 
     def extremum(self, name: str, value: Array, numba_type) -> Scalar:
@@ -503,15 +497,13 @@ class _Fuser:
     def dot(self, args) -> Scalar:
         if len(args) != 2 or not all(isinstance(a, Array) and len(a.shape) == 1 for a in args):
             raise Unsupported("dot of non-vectors")
+        left, right = args = [arg.materialized() for arg in args]
         numba_type = _typed(np.dot, [arg.type for arg in args])
-        left, right = args
         if left.shape != right.shape:
             raise Unsupported("arrays of different shapes")
 
         def element(index):
-            a = _cast(left.element(index), left.dtype, numba_type)[0]
-            b = _cast(right.element(index), right.dtype, numba_type)[0]
-            return f"({a} * {b})"
+            return f"({left.element(index)} * {right.element(index)})"
 
         product = Array(left.shape, left.dims, numba_type, element)
         return self.accumulate("dot", product, _typed_literal(0, numba_type), "{r} += {e}",
@@ -521,19 +513,53 @@ class _Fuser:
         (vector,) = args
         if not isinstance(vector, Array) or len(vector.shape) != 1:
             raise Unsupported("norm of a non-vector")
+        vector = vector.materialized()
         numba_type = _typed(np.linalg.norm, [vector.type])
         if isinstance(vector.dtype, types.Complex):
-            square = "(abs({0}) ** 2)"
+            square = "(abs({0}) * abs({0}))"
         else:
             square = "({0} * {0})"
 
         def element(index):
-            return square.format(_cast(vector.element(index), vector.dtype, numba_type)[0])
+            return square.format(vector.element(index))
 
         squares = Array(vector.shape, vector.dims, numba_type, element)
         total = self.accumulate("norm", squares, _typed_literal(0, numba_type), "{r} += {e}",
                                 numba_type)
         return self.scalar(f"np.sqrt({total.expr})", numba_type)
+
+
+def _stored(value):
+    """``value`` as Numba holds it once named, reduced or returned."""
+    return value.materialized() if isinstance(value, Array) else value
+
+
+def _scalar_type(value):
+    """The type of ``value``'s element (or scalar) expression."""
+    if isinstance(value, Scalar):
+        return value.type
+    return value.dtype if value.scalar_type is None else value.scalar_type
+
+
+def _squares_alike(base, exponent_node) -> bool:
+    """True when ``base ** 2`` may be written ``base * base``: an integer 2 and the
+    same type either way (Numba's integer power of a float multiplies)."""
+    if not (isinstance(exponent_node, ast.Constant) and type(exponent_node.value) is int
+            and exponent_node.value == 2):
+        return False
+    base_type = _scalar_type(base)
+    if isinstance(base_type, types.Complex):
+        return False
+    return _typed(operator.mul, [base_type, base_type]) == _typed(operator.pow,
+                                                                  [base_type, types.int64])
+
+
+def _common_shape(arrays) -> tuple[tuple, tuple]:
+    """``(shape, dims)`` of arrays of one shape; 0-d arrays broadcast to any."""
+    shaped = {array.shape: array.dims for array in arrays if array.shape}
+    if len(shaped) > 1:
+        raise Unsupported("arrays of different shapes")
+    return next(iter(shaped.items()), ((), ()))
 
 
 def operand_dtype(value):

@@ -15,9 +15,8 @@ the stacked result::
         else:
             first = sum_of_squares(np.zeros(v.shape[:0] + v.shape[1:], v.dtype))
         out_0 = np.empty((n,), np.float64)
-        status = np.zeros(n, np.uint8)
-        if sum_of_squares_kernel(v, out_0, status, n >= PARALLEL_THRESHOLD):
-            i = np.flatnonzero(status)[0]
+        i = sum_of_squares_kernel(v, out_0, n, n >= PARALLEL_THRESHOLD)
+        if i >= 0:
             sum_of_squares(v[i])  # raises that example's error
             raise ValueError("vmap(sum_of_squares): examples return different shapes")
         return out_0
@@ -139,9 +138,8 @@ def wrapper_source(vmapped, arg_types) -> tuple:
     flag = ", n >= PARALLEL_THRESHOLD" if description.parallel == "auto" else ""
     out_names = [output.name for output in outputs]
     class_names = {cls: identifier(cls.__name__, taken) for cls in namedtuple_classes([tree])}
-    lines += ["    status = np.zeros(n, np.uint8)",
-              f"    if {description.kernel_name}({', '.join(names + out_names)}, status{flag}):",
-              "        i = np.flatnonzero(status)[0]",
+    lines += [f"    i = {description.kernel_name}({', '.join(names + out_names)}, n{flag})",
+              "    if i >= 0:",
               f"        {_example_call(description, 'i')}  # raises that example's error",
               f"        raise ValueError(\"{label}: examples return different shapes\")",
               f"    return {tree_expression(tree, iter(out_names), class_names)}"]

@@ -16,13 +16,14 @@ over axis 0 with ``parallel=True``, it writes (docstrings left out)::
             return RAISED
         return OK
 
-    @njit(parallel=True, fastmath=False, cache=False)
-    def first_positive_kernel(v, out_0, status):
+    @njit(parallel=True, fastmath=False, cache=False, nogil=True)
+    def first_positive_kernel(v, out_0, n0):
+        status = np.empty(n0, np.uint8)
         failures = 0
-        for i in prange(status.shape[0]):
+        for i in prange(n0):
             status[i] = first_positive_example(i, v, out_0)
             failures += status[i]
-        return failures
+        return np.flatnonzero(status)[0] if failures else -1
 
 With ``parallel="auto"`` the kernel takes a ``parallel`` flag and holds the
 ``prange`` loop and a ``range`` loop behind ``if parallel:``; nested vmaps add
@@ -32,7 +33,10 @@ With ``parallel="auto"`` the kernel takes a ``parallel`` flag and holds the
 The per-example body lives in its own function because Numba neither
 parallelises a ``prange`` loop containing ``try`` nor reports exceptions
 raised inside a ``prange`` body: the status codes carry failures out, and the
-caller re-raises them with the failing example's index.
+caller re-runs the first failing example to re-raise its error with its
+index. Each call has its own status array, allocated by the kernel, and the
+kernel releases the GIL (``nogil``): calls from many threads run at once and
+never see each other's failures.
 """
 
 from __future__ import annotations
@@ -226,7 +230,7 @@ def generate_source(desc: KernelDescription) -> str:
     names = [arg.name for arg in desc.args] + [output.name for output in desc.outputs]
     names += desc.sizes
     example_params = ", ".join(["i"] + names)
-    extra = ["status", "parallel"] if desc.parallel == "auto" else ["status"]
+    extra = ["n0", "parallel"] if desc.parallel == "auto" else ["n0"]
     kernel_params = ", ".join(names + extra)
     inner = [f"for {loop_index(level)} in range(n{level}):" for level in range(1, desc.levels)]
     per_example = list(desc.body) if desc.body is not None else call_lines(desc)
@@ -255,12 +259,13 @@ def {desc.example_name}({example_params}):
     return OK
 
 
-@njit(parallel={desc.parallel is not False}, {flags})
+@njit(parallel={desc.parallel is not False}, {flags}, nogil=True)
 def {desc.kernel_name}({kernel_params}):
-    """Run every example; status[i] is example i's status; return the failure count."""
+    """Run all n0 examples; return the index of the first that failed, or -1."""
+    status = np.empty(n0, np.uint8)
     failures = 0
 {_loops(desc.parallel, desc.example_name, example_params)}
-    return failures
+    return np.flatnonzero(status)[0] if failures else -1
 '''
 
 
@@ -269,7 +274,7 @@ def _loops(parallel, example_name: str, example_params: str) -> str:
 
     def loop(kind: str, indent: str) -> str:
         return (
-            f"{indent}for i in {kind}(status.shape[0]):\n"
+            f"{indent}for i in {kind}(n0):\n"
             f"{indent}    status[i] = {example_name}({example_params})\n"
             f"{indent}    failures += status[i]"
         )

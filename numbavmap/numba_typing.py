@@ -3,10 +3,9 @@
 Fused code (``numbavmap.fuse``) rewrites array expressions into scalar
 loops. To give the dtypes and values the unfused compiled function gives,
 every fused operation takes its types from Numba's own rules: ``result``
-types a call as Numba types it in the per-example function, and
-``ufunc_loop`` is the inner loop Numba's array expressions run (inputs are
-cast to the loop's input types, the result to its output type). Typing
-happens under Numba's compiler lock: its typing context is not thread-safe.
+types a call (on arrays or on scalars) as Numba types it in the
+per-example function. Typing happens under Numba's compiler lock: its
+typing context is not thread-safe.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ import numpy as np
 from numba.core import types
 from numba.core.compiler_lock import global_compiler_lock
 from numba.core.registry import cpu_target
-from numba.np.numpy_support import supported_ufunc_loop, ufunc_find_matching_loop
 
 
 class NotTyped(Exception):
@@ -41,14 +39,6 @@ def result(function, arg_types: tuple):
     if signature is None:
         raise NotTyped(f"{function} of {arg_types}")
     return signature.return_type
-
-
-def ufunc_loop(ufunc: np.ufunc, dtypes: list) -> tuple[list, object]:
-    """``(input types, output type)`` of the loop Numba runs ``ufunc`` with on arrays."""
-    loop = ufunc_find_matching_loop(ufunc, list(dtypes))
-    if loop is None or not supported_ufunc_loop(ufunc, loop) or len(loop.outputs) != 1:
-        raise NotTyped(f"{ufunc.__name__} of {dtypes}")
-    return list(loop.inputs), loop.outputs[0]
 
 
 def constructor(numba_type) -> str:
