@@ -556,7 +556,10 @@ def _squares_alike(base, exponent_node) -> bool:
 
 def _common_shape(arrays) -> tuple[tuple, tuple]:
     """``(shape, dims)`` of arrays of one shape; 0-d arrays broadcast to any."""
-    shaped = {array.shape: array.dims for array in arrays if array.shape}
+    shaped: dict = {}
+    for array in arrays:
+        if array.shape:
+            shaped.setdefault(array.shape, array.dims)
     if len(shaped) > 1:
         raise Unsupported("arrays of different shapes")
     return next(iter(shaped.items()), ((), ()))

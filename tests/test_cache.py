@@ -58,8 +58,8 @@ def first_positive(v):
 def test_kernel_source_shows_the_loop():
     x = np.ones((4, 3))
     auto = vmap(first_positive).inspect_kernel(x)
-    assert "for i in prange(status.shape[0]):" in auto
-    assert "for i in range(status.shape[0]):" in auto
+    assert "for i in prange(n0):" in auto
+    assert "for i in range(n0):" in auto
     assert "result = first_positive(v[i])" in auto
     assert "out_0[i] = result" in auto
     serial = vmap(first_positive, in_axes=1, out_axes=0, parallel=False).inspect_kernel(x)

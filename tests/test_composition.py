@@ -145,7 +145,7 @@ def test_pairwise_distances_one_kernel_one_trace():
     source = PAIRWISE.inspect_kernel(x, y)
     assert source.count("@njit(") == 2  # one per-example function and one kernel
     assert "for i1 in range(n1):" in source
-    assert "for i in prange(status.shape[0]):" in source
+    assert "for i in prange(n0):" in source
 
 
 def test_nested_axes_compose_like_jax():
