@@ -15,6 +15,7 @@ import numbers
 import threading
 from collections import namedtuple
 
+import numpy as np
 from numba.core import types
 from numba.core.compiler_lock import global_compiler_lock
 from numba.core.dispatcher import Dispatcher
@@ -146,10 +147,7 @@ class VmappedFunction:
             return plan.run(args)
         call = self._bind(args, kwargs)
         spec = self._specialization(call)
-        parallel = self.parallel
-        if parallel == "auto":
-            parallel = call.size * spec.work >= PARALLEL_THRESHOLD
-        plan = CallPlan(spec, call, parallel)
+        plan = CallPlan(spec, call, self._runs_parallel(call, spec))
         if spec.kernel is None and call.size:
             with self._lock:
                 if spec.kernel is None:
@@ -163,6 +161,39 @@ class VmappedFunction:
     def inspect_kernel(self, *args, **kwargs) -> str:
         """The generated kernel source that a call with these arguments would run."""
         return self._specialization(self._bind(args, kwargs), count_hit=False).source()
+
+    def explain(self, *args, **kwargs) -> str:
+        """A short report on what a call with these arguments runs.
+
+        Whether the per-example body is fused, and if not the first construct
+        that stopped fusion with its ``file:line``; the specialization key
+        (each argument's per-example shape, dtype, layout and mapped axis);
+        the target; and the parallel decision. Compiles no kernel (a new
+        specialization is traced and typed, as for ``inspect_kernel``).
+        """
+        call = self._bind(args, kwargs)
+        spec = self._specialization(call, count_hit=False)
+        body = "fused" if spec.not_fused is None else f"not fused: {spec.not_fused}"
+        arguments = [f"  {name}: {_describe_leaf(key)}"
+                     for name, key in zip(call.names, call.key[0])]
+        work = call.size * spec.work
+        rule = (f"parallel='auto': {work} work units "
+                f"{'>=' if work >= PARALLEL_THRESHOLD else '<'} {PARALLEL_THRESHOLD}"
+                if self.parallel == "auto" else f"parallel={self.parallel!r}")
+        decision = "parallel (prange)" if self._runs_parallel(call, spec) else "serial"
+        return "\n".join([
+            f"{self._error_prefix()} on {call.size} examples",
+            f"body: {body}",
+            "specialization key:", *arguments,
+            f"target: {self.target}",
+            f"loop: {decision} ({rule})",
+        ])
+
+    def _runs_parallel(self, call, spec: Specialization) -> bool:
+        """The parallel decision for this call: ``parallel``, or "auto"'s work rule."""
+        if self.parallel == "auto":
+            return call.size * spec.work >= PARALLEL_THRESHOLD
+        return self.parallel
 
     def _error_prefix(self) -> str:
         return f"vmap({self.__name__}, in_axes={self.in_axes!r}, out_axes={self.out_axes!r})"
@@ -225,6 +256,16 @@ class VmappedFunction:
     def _compiled_count(self) -> int:
         dispatchers = [self._per_example] if self._per_example is not None else []
         return sum(_compiled(d) for d in dispatchers + list(self._kernels.values()))
+
+
+def _describe_leaf(key: tuple) -> str:
+    """One argument's part of the specialization key, readable."""
+    axis, shape, dtype, layout = key
+    if not layout and not dtype.startswith(("<", ">", "|", "=")):
+        return f"Python {dtype}, unmapped"
+    where = "unmapped" if axis is None else f"mapped over axis {axis}"
+    array = f", {layout} layout" if layout else ""
+    return f"{np.dtype(dtype).name}, per-example shape {shape}{array}, {where}"
 
 
 def _checked_axis_size(axis_size):

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import contextlib
 import math
 import operator
 from collections.abc import Callable
@@ -93,7 +94,17 @@ _LITERAL_ZERO = {types.int64: "{}", types.float64: "{}.0", types.complex128: "{}
 
 
 class Unsupported(Exception):
-    """The function is outside the fusable subset."""
+    """The function is outside the fusable subset; ``line`` is where (in its file)."""
+
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """The outcome of ``fuse``: the body's lines, or why the function was not fused."""
+
+    lines: tuple[str, ...] | None
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -252,10 +263,12 @@ class _Fuser:
     def body(self, statements) -> list[str]:
         *init, last = statements
         for statement in init:
-            self.statement(statement)
-        if not isinstance(last, ast.Return) or last.value is None:
-            raise Unsupported("the body must end with a return")
-        self.output(last.value)
+            with _located(statement):
+                self.statement(statement)
+        with _located(last):
+            if not isinstance(last, ast.Return) or last.value is None:
+                raise Unsupported("the body must end with a return")
+            self.output(last.value)
         return self.lines
 
     def statement(self, node) -> None:
@@ -271,7 +284,8 @@ class _Fuser:
                 raise Unsupported("augmented assignment to an array (in place in Numba)")
             value = ast.BinOp(ast.Name(target.id, ast.Load()), node.op, node.value)
         else:
-            raise Unsupported(type(node).__name__)
+            first_line = ast.unparse(node).splitlines()[0]
+            raise Unsupported(f"{type(node).__name__} statement `{first_line}`")
         if not isinstance(target, ast.Name):
             raise Unsupported("assignment to something other than a name")
         value = _stored(self.expr(value))
@@ -319,10 +333,11 @@ class _Fuser:
 
     # expressions ------------------------------------------------------
     def expr(self, node):
-        method = getattr(self, f"expr_{type(node).__name__}", None)
-        if method is None:
-            raise Unsupported(type(node).__name__)
-        return method(node)
+        with _located(node):
+            method = getattr(self, f"expr_{type(node).__name__}", None)
+            if method is None:
+                raise Unsupported(f"{type(node).__name__} `{ast.unparse(node)}`")
+            return method(node)
 
     def expr_Name(self, node):
         if node.id in self.env:
@@ -580,8 +595,19 @@ def _typed_literal(value: int, numba_type) -> str:
     return f"{constructor(numba_type)}({value})"
 
 
-def fuse(py_func, operands: dict, targets: list, taken: set) -> list[str] | None:
-    """Fused per-example body lines, or None when ``py_func`` is outside the subset.
+@contextlib.contextmanager
+def _located(node):
+    """Give an ``Unsupported`` raised inside ``node`` the innermost node's line."""
+    try:
+        yield
+    except Unsupported as exc:
+        if exc.line is None:
+            exc.line = node.lineno
+        raise
+
+
+def fuse(py_func, operands: dict, targets: list, taken: set) -> Fusion:
+    """The fused per-example body of ``py_func``, or the reason it is outside the subset.
 
     ``operands`` maps each parameter name to its ``Operand``; ``targets``
     lists the output leaves in result order; ``taken`` holds names the body
@@ -589,13 +615,15 @@ def fuse(py_func, operands: dict, targets: list, taken: set) -> list[str] | None
     """
     definition = source.definition(py_func)
     if definition is None:
-        return None
+        return Fusion(None, "no source code to read (a lambda, or a function defined "
+                            "by exec or at the interactive prompt)")
     params = definition.args
     if params.vararg or params.kwarg or params.kwonlyargs or params.posonlyargs:
-        return None
+        return Fusion(None, "*args, **kwargs or keyword-only parameters")
     if [arg.arg for arg in params.args] != list(operands):
-        return None
+        return Fusion(None, "arguments passed by keyword or left to their defaults")
     try:
-        return _Fuser(py_func, operands, targets, taken).body(definition.body)
-    except Unsupported:
-        return None
+        return Fusion(tuple(_Fuser(py_func, operands, targets, taken).body(definition.body)))
+    except Unsupported as exc:
+        where = f"{py_func.__code__.co_filename}:{exc.line or definition.lineno}"
+        return Fusion(None, f"{exc} ({where})")

@@ -242,7 +242,7 @@ def generate_source(desc: KernelDescription) -> str:
     example_flags = flags + (", error_model='numpy'" if desc.body is not None else "")
     globals_note = ", ".join([desc.function] + [name for _, name in desc.namedtuples])
     return f'''\
-"""numbavmap kernel for {desc.function}: one call per example, stacked outputs.
+"""numbavmap kernel for {desc.function}: {_body_kind(desc)}, stacked outputs.
 
 Generated code. Globals provided by numbavmap: {globals_note}.
 """
@@ -267,6 +267,13 @@ def {desc.kernel_name}({kernel_params}):
 {_loops(desc.parallel, desc.example_name, example_params)}
     return np.flatnonzero(status)[0] if failures else -1
 '''
+
+
+def _body_kind(desc: KernelDescription) -> str:
+    """How the kernel runs one example, for its docstring."""
+    if desc.body is not None:
+        return "fused loops per example"
+    return "one call per example (not fused: see explain())"
 
 
 def _loops(parallel, example_name: str, example_params: str) -> str:

@@ -20,7 +20,7 @@ from numba.np.numpy_support import as_dtype
 
 from . import example_function
 from .calls import BoundCall
-from .fuse import Operand, Target, fuse
+from .fuse import Fusion, Operand, Target, fuse
 from .kernel import CallArg, KernelArg, KernelDescription, KernelOutput, generate_source
 from .specs import normalize_out_axis, prefix_axes
 from .trace import result_structure
@@ -136,6 +136,7 @@ class Specialization:
     description: KernelDescription
     namespace: dict
     rerun: object
+    not_fused: str | None = None
     kernel: object = None
 
     @classmethod
@@ -160,7 +161,7 @@ class Specialization:
                         in enumerate(zip(leaf_paths(out_tree), shapes, positions)))
         classes = tuple((cls, identifier(cls.__name__, taken))
                         for cls in namedtuple_classes(call.trees))
-        body = _fused_body(vmapped.innermost, call, args, outputs, shapes, dtypes)
+        fusion = _fusion(vmapped.innermost, call, args, outputs, shapes, dtypes)
         description = KernelDescription(
             function=function,
             args=args,
@@ -172,7 +173,7 @@ class Specialization:
             fastmath=vmapped.fastmath,
             boundscheck=vmapped.boundscheck,
             cache=vmapped.cache,
-            body=body,
+            body=fusion.lines,
         )
         work = 1 + sum(_example_size(value, axes) for value, axes in zip(call.leaves, in_axes))
         namespace = {name: cls for cls, name in classes}
@@ -180,7 +181,8 @@ class Specialization:
         inner_sizes = tuple(inner.size for inner in calls[1:])
         rerun = chain[1] if len(chain) > 1 else vmapped.per_example
         return cls(out_tree, shapes, dtypes, positions, unmapped, inner_sizes, out_names,
-                   work * int(np.prod(inner_sizes)), description, namespace, rerun)
+                   work * int(np.prod(inner_sizes)), description, namespace, rerun,
+                   not_fused=fusion.reason)
 
     def stacked_shape(self, k: int, size: int) -> tuple:
         """Output ``k``'s stacked shape for ``size`` outer examples."""
@@ -215,25 +217,25 @@ def _operand(arg: KernelArg, value) -> Operand | None:
     )
 
 
-def _fused_body(py_func, call: BoundCall, args, outputs, shapes, dtypes):
-    """The fused per-example body (see ``numbavmap.fuse``), or None to call the function."""
+def _fusion(py_func, call: BoundCall, args, outputs, shapes, dtypes) -> Fusion:
+    """The fused per-example body (see ``numbavmap.fuse``), or why the kernel calls
+    the function instead."""
     if any(not tree.is_leaf for tree in call.trees):
-        return None
+        return Fusion(None, "containers (tuples, lists, namedtuples) as arguments")
     names = example_function.signature_names(py_func, call.keywords.count(None))
     names += [keyword for keyword in call.keywords if keyword is not None]
     operands = {name: _operand(arg, value)
                 for name, arg, value in zip(names, args, call.leaves)}
     if None in operands.values():
-        return None
+        return Fusion(None, "an unmapped 0-d array argument")
     order = list(inspect.signature(py_func).parameters)
     if sorted(operands) != sorted(order):
-        return None
+        return Fusion(None, "arguments passed by keyword or left to their defaults")
     operands = {name: operands[name] for name in order}
     targets = [Target(output.path, shape, dtype, output.element)
                for output, shape, dtype in zip(outputs, shapes, dtypes)]
     taken = {arg.name for arg in args} | {output.name for output in outputs} | _RESERVED
-    lines = fuse(py_func, operands, targets, taken)
-    return None if lines is None else tuple(lines)
+    return fuse(py_func, operands, targets, taken)
 
 
 def result_dtypes(dispatcher, py_func, call: BoundCall, in_axes, out_tree: TreeDef,

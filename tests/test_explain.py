@@ -1,0 +1,56 @@
+"""``VmappedFunction.explain``: fused or not and why, the key, target and parallel decision."""
+
+import inspect
+
+import numpy as np
+
+from numbavmap import vmap
+
+
+def sum_of_squares(v):
+    return np.sum(v * v)
+
+
+def first_positive(v):
+    total = np.sum(v)
+    while total > 0:
+        total -= 1.0
+    return total
+
+
+def test_fused_function_is_reported_fused_with_its_key_and_loop():
+    f = vmap(sum_of_squares)
+    report = f.explain(np.ones((4, 3), np.float32))
+    assert "body: fused" in report
+    assert "v: float32, per-example shape (3,), C layout, mapped over axis 0" in report
+    assert "target: cpu" in report
+    assert "loop: serial (parallel='auto': 16 work units < 8192)" in report
+    assert "fused loops per example" in f.inspect_kernel(np.ones((4, 3), np.float32))
+
+
+def test_unfused_function_names_the_construct_and_its_line():
+    lines, first = inspect.getsourcelines(first_positive)
+    while_line = first + next(k for k, line in enumerate(lines) if "while" in line)
+    report = vmap(first_positive, in_axes=(0,)).explain(np.ones((40_000, 3)))
+    assert "body: not fused: While statement `while total > 0:`" in report
+    assert f"{__file__}:{while_line})" in report
+    assert "loop: parallel (prange) (parallel='auto': 160000 work units >= 8192)" in report
+
+
+def test_function_without_source_says_so():
+    report = vmap(lambda v, s: v * s, in_axes=(0, None), parallel=False).explain(
+        np.ones((2, 3)), 2.0)
+    assert "not fused: no source code to read" in report
+    assert "s: Python float, unmapped" in report
+    assert "loop: serial (parallel=False)" in report
+
+
+def test_explain_compiles_no_kernel():
+    f = vmap(sum_of_squares, parallel=False)
+    x = np.ones((4, 3))
+    f.explain(x)
+    explained = f.cache_info()
+    f(x)
+    called = f.cache_info()
+    assert explained.traces == called.traces == 1
+    assert called.compilations > explained.compilations
