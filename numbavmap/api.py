@@ -25,6 +25,7 @@ from . import example_function, jit_call
 from .calls import bind_call
 from .execute import CallPlan, plan_key
 from .fingerprint import function_fingerprint
+from .kernel import PARALLEL_THRESHOLD
 from .loader import load_module
 from .specialize import Specialization
 from .specs import normalize_spec
@@ -38,14 +39,6 @@ compilations: Numba compilations (per-example function and kernels; loads
 from the on-disk cache do not count); hits: calls that found their
 specialization; currsize: specializations held.
 """
-
-#: Below this much work (examples x (1 + elements per example)) ``parallel="auto"``
-#: runs the serial loop: starting the thread pool costs more than it saves.
-#: Measured on 2 cores (numba 0.68, omp layer), serial vs parallel broke even
-#: between 4_096 and 16_384 for both a fused sum of squares and a scalar
-#: ``while`` loop, over (n, 3) and (n, 64) batches; at 65_536 parallel was
-#: 1.5-2x faster.
-PARALLEL_THRESHOLD = 2**13
 
 #: Call plans kept per VmappedFunction (one per argument layout and batch size).
 _MAX_PLANS = 64

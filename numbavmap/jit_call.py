@@ -38,6 +38,7 @@ from numba.extending import overload
 
 from . import example_function
 from .kernel import (
+    PARALLEL_THRESHOLD,
     CallArg,
     KernelArg,
     KernelDescription,
@@ -164,7 +165,6 @@ def _example_call(description: KernelDescription, index: str | None) -> str:
 
 def jit_entry(vmapped):
     """A Numba dispatcher that runs ``vmapped`` when called from compiled code."""
-    from .api import PARALLEL_THRESHOLD
 
     def stub(*args):
         raise NotImplementedError("only called from compiled code")

@@ -47,6 +47,14 @@ from .trees import TreeDef
 
 OK, RAISED, WRONG_SHAPE = 0, 1, 2
 
+#: Below this much work (examples x (1 + elements per example)) ``parallel="auto"``
+#: runs the serial loop: starting the thread pool costs more than it saves.
+#: Measured on 2 cores (numba 0.68, omp layer), serial vs parallel broke even
+#: between 4_096 and 16_384 for both a fused sum of squares and a scalar
+#: ``while`` loop, over (n, 3) and (n, 64) batches; at 65_536 parallel was
+#: 1.5-2x faster.
+PARALLEL_THRESHOLD = 2**13
+
 
 def loop_index(level: int) -> str:
     """The loop variable of nesting level ``level``: ``i``, then ``i1``, ``i2``..."""
