@@ -15,6 +15,7 @@ import numbers
 import threading
 from collections import namedtuple
 
+import numba
 import numpy as np
 from numba.core import types
 from numba.core.compiler_lock import global_compiler_lock
@@ -25,8 +26,9 @@ from . import example_function, jit_call
 from .calls import bind_call
 from .execute import CallPlan, plan_key
 from .fingerprint import function_fingerprint
-from .kernel import PARALLEL_THRESHOLD
+from .kernel import PARALLEL_THRESHOLD, auto_parallel, generate_source
 from .loader import load_module
+from .options import Options
 from .specialize import Specialization
 from .specs import normalize_spec
 from .trace import call_with_leaves, example_leaves, trace, zero_example_leaves
@@ -69,18 +71,9 @@ class VmappedFunction:
         self.in_axes_spec = normalize_spec(in_axes, "in_axes")
         self.out_axes_spec = normalize_spec(out_axes, "out_axes")
         self.axis_size = _checked_axis_size(axis_size)
-        if not (parallel is True or parallel is False
-                or isinstance(parallel, str) and parallel == "auto"):
-            raise ValueError(f"parallel must be 'auto', True or False, got {parallel!r}")
-        if boundscheck is not None and not isinstance(boundscheck, bool):
-            raise TypeError(f"boundscheck must be None, True or False, got {boundscheck!r}")
-        if target != "cpu":
-            raise ValueError(f"target={target!r} is not supported yet; use target='cpu'")
-        self.parallel = parallel
-        self.fastmath = bool(fastmath)
-        self.boundscheck = boundscheck
-        self.cache = bool(cache)
-        self.target = target
+        #: The compile options, one frozen value (see ``numbavmap.options``).
+        self.options = Options.checked(parallel=parallel, fastmath=fastmath,
+                                       boundscheck=boundscheck, cache=cache, target=target)
         functools.update_wrapper(self, self.py_func, updated=())
         nested = isinstance(self.py_func, VmappedFunction)
         #: The vmaps from this one inwards; the last one's py_func is plain Python.
@@ -93,7 +86,10 @@ class VmappedFunction:
         self._lock = threading.RLock()
         self._specializations: dict = {}
         self._plans: dict = {}
+        #: Loaded kernel dispatchers by generated source, and each
+        #: specialization's launcher of one of them.
         self._kernels: dict = {}
+        self._launchers: dict = {}
         self._counts = {"traces": 0, "compilations": 0, "hits": 0}
 
     def __repr__(self) -> str:
@@ -105,8 +101,8 @@ class VmappedFunction:
         """The Numba dispatcher of the innermost per-example function (``print`` silenced)."""
         if self._per_example is None:
             self._per_example = example_function.compile_per_example(
-                self.innermost, fastmath=self.fastmath, boundscheck=self.boundscheck,
-                cache_key=self._cache_key)
+                self.innermost, fastmath=self.options.fastmath,
+                boundscheck=self.options.boundscheck, cache_key=self._cache_key)
         return self._per_example
 
     @functools.cached_property
@@ -114,14 +110,13 @@ class VmappedFunction:
         """The per-example function's code, closure values and the globals and helpers
         it uses, and the Numba options it is compiled with (Numba's own cache key
         leaves them out), as a sha256 hex digest: the on-disk key of ``cache=True``."""
-        options = f"fastmath={self.fastmath} boundscheck={self.boundscheck}"
-        return hashlib.sha256(f"{function_fingerprint(self.innermost)} {options}".encode()
-                              ).hexdigest()
+        key = f"{function_fingerprint(self.innermost)} {self.options.key()}"
+        return hashlib.sha256(key.encode()).hexdigest()
 
     @property
     def _cache_key(self) -> str | None:
         """The fingerprint with ``cache=True`` (computed at the first compile), else None."""
-        return self.fingerprint if self.cache else None
+        return self.fingerprint if self.options.cache else None
 
     @functools.cached_property
     def jit_entry(self):
@@ -140,20 +135,26 @@ class VmappedFunction:
             return plan.run(args)
         call = self._bind(args, kwargs)
         spec = self._specialization(call)
-        plan = CallPlan(spec, call, self._runs_parallel(call, spec))
-        if spec.kernel is None and call.size:
-            with self._lock:
-                if spec.kernel is None:
-                    spec.kernel = _CountingKernel(self._kernel(spec), self, spec)
+        launcher = self._launcher(call.key, spec) if call.size else None
+        plan = CallPlan(spec, call, launcher, self.options, self._runs_parallel(call, spec))
+        result = plan.run(call.leaves)
         if key is not None:
+            if launcher is not None:  # compiled now: later calls skip the counting wrapper
+                plan.kernel = launcher.dispatcher
             if len(self._plans) >= _MAX_PLANS:
                 self._plans.clear()
             self._plans[key] = plan
-        return plan.run(call.leaves)
+        return result
 
     def inspect_kernel(self, *args, **kwargs) -> str:
         """The generated kernel source that a call with these arguments would run."""
-        return self._specialization(self._bind(args, kwargs), count_hit=False).source()
+        spec = self._specialization(self._bind(args, kwargs), count_hit=False)
+        return generate_source(spec.description, self.options)
+
+    def inspect_jit_kernel(self, *args) -> str:
+        """The wrapper and kernel sources that compiled (``@njit``) code runs when it
+        calls this function with arguments of these values' Numba types."""
+        return "\n\n".join(jit_call.jit_sources(self, [numba.typeof(a) for a in args]))
 
     def explain(self, *args, **kwargs) -> str:
         """A short report on what a call with these arguments runs.
@@ -166,27 +167,29 @@ class VmappedFunction:
         """
         call = self._bind(args, kwargs)
         spec = self._specialization(call, count_hit=False)
-        body = "fused" if spec.not_fused is None else f"not fused: {spec.not_fused}"
+        not_fused = spec.description.not_fused
+        body = "fused" if not_fused is None else f"not fused: {not_fused}"
         arguments = [f"  {name}: {_describe_leaf(key)}"
                      for name, key in zip(call.names, call.key[0])]
+        parallel = self.options.parallel
         work = call.size * spec.work
         rule = (f"parallel='auto': {work} work units "
                 f"{'>=' if work >= PARALLEL_THRESHOLD else '<'} {PARALLEL_THRESHOLD}"
-                if self.parallel == "auto" else f"parallel={self.parallel!r}")
+                if parallel == "auto" else f"parallel={parallel!r}")
         decision = "parallel (prange)" if self._runs_parallel(call, spec) else "serial"
         return "\n".join([
             f"{self._error_prefix()} on {call.size} examples",
             f"body: {body}",
             "specialization key:", *arguments,
-            f"target: {self.target}",
+            f"target: {self.options.target}",
             f"loop: {decision} ({rule})",
         ])
 
     def _runs_parallel(self, call, spec: Specialization) -> bool:
         """The parallel decision for this call: ``parallel``, or "auto"'s work rule."""
-        if self.parallel == "auto":
-            return call.size * spec.work >= PARALLEL_THRESHOLD
-        return self.parallel
+        if self.options.parallel == "auto":
+            return auto_parallel(call.size, spec.work)
+        return self.options.parallel
 
     def _error_prefix(self) -> str:
         return f"vmap({self.__name__}, in_axes={self.in_axes!r}, out_axes={self.out_axes!r})"
@@ -238,13 +241,21 @@ class VmappedFunction:
         self._specializations[call.key] = spec
         return spec
 
-    def _kernel(self, spec: Specialization):
-        source = spec.source()
-        kernel = self._kernels.get(source)
-        if kernel is None:
-            module = load_module(source, spec.namespace, self._cache_key)
-            kernel = self._kernels[source] = getattr(module, spec.description.kernel_name)
-        return kernel
+    def _launcher(self, key, spec: Specialization):
+        """The specialization's kernel: generated and loaded once, compiled on first call."""
+        launcher = self._launchers.get(key)
+        if launcher is None:
+            with self._lock:
+                launcher = self._launchers.get(key)
+                if launcher is None:
+                    source = generate_source(spec.description, self.options)
+                    kernel = self._kernels.get(source)
+                    if kernel is None:
+                        module = load_module(source, spec.namespace, self._cache_key)
+                        kernel = getattr(module, spec.description.kernel_name)
+                        self._kernels[source] = kernel
+                    launcher = self._launchers[key] = _CountingKernel(kernel, self)
+        return launcher
 
     def _compiled_count(self) -> int:
         dispatchers = [self._per_example] if self._per_example is not None else []
@@ -285,15 +296,17 @@ def _compiled(dispatcher) -> int:
 
 
 class _CountingKernel:
-    """A specialization's first kernel call: counts compilations, turns Numba's
-    failures into ``CompileError``, then hands the plain dispatcher to ``spec``."""
+    """A specialization's kernel: its first call counts compilations and turns
+    Numba's failures into ``CompileError``; later calls go straight through."""
 
-    def __init__(self, dispatcher, owner: VmappedFunction, spec: Specialization):
+    def __init__(self, dispatcher, owner: VmappedFunction):
         self.dispatcher = dispatcher
         self.owner = owner
-        self.spec = spec
+        self.compiled = False
 
     def __call__(self, *args):
+        if self.compiled:
+            return self.dispatcher(*args)
         with self.owner._lock:  # concurrent first calls wait for one compile
             before = _compiled(self.dispatcher)
             try:
@@ -303,7 +316,7 @@ class _CountingKernel:
                     raise
                 raise example_function.compile_error(self.owner.innermost, exc) from None
             self.owner._counts["compilations"] += _compiled(self.dispatcher) - before
-            self.spec.kernel = self.dispatcher
+            self.compiled = True
         return failed
 
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from .calls import INT64_MAX, INT64_MIN
 from .errors import with_example_index
+from .options import Options
 from .specialize import Specialization, kernel_value
 from .trace import call_with_leaves, example_leaves, run_on_placeholder, zero_example_leaves
 from .trees import flatten, unflatten
@@ -54,13 +55,14 @@ class CallPlan:
     A plan holds nothing a call writes to: many threads may run it at once.
     """
 
-    def __init__(self, spec: Specialization, call, parallel: bool):
+    def __init__(self, spec: Specialization, call, kernel, options: Options, parallel: bool):
         self.spec = spec
+        self.kernel = kernel
         self.call = replace(call, leaves=[])
         self.size = call.size
         self.allocations = [(spec.stacked_shape(k, call.size), dtype)
                             for k, dtype in enumerate(spec.out_dtypes)]
-        extra = (parallel,) if spec.description.parallel == "auto" else ()
+        extra = (parallel,) if options.parallel == "auto" else ()
         self.tail = (*spec.inner_sizes, call.size, *extra)
         self.serialize = bool(parallel) and serial_threading_layer()
         self.plain = not any(spec.unmapped)
@@ -77,9 +79,9 @@ class CallPlan:
         if self.size:
             if self.serialize and serial_threading_layer():
                 with _WORKQUEUE_LOCK:
-                    failed = spec.kernel(*arguments, *outputs, *self.tail)
+                    failed = self.kernel(*arguments, *outputs, *self.tail)
             else:
-                failed = spec.kernel(*arguments, *outputs, *self.tail)
+                failed = self.kernel(*arguments, *outputs, *self.tail)
             if failed >= 0:
                 raise_failure(spec, replace(self.call, leaves=leaves), int(failed))
         if not self.plain:

@@ -1,28 +1,29 @@
 """Calling a ``VmappedFunction`` from code compiled with ``numba.njit``.
 
 Numba types a ``VmappedFunction`` global as the dispatcher of a small entry
-function (``typeof_impl`` below). When the caller is compiled, the entry's
-overload sees the argument *types* (not values, so there is no Python
-trace): it describes the kernel from Numba's result type, and generates a
-wrapper that sizes the outputs from example 0, runs the kernel and returns
-the stacked result::
+function (``typeof_impl`` in ``api``). When the caller is compiled, the
+entry's overload sees the argument *types* (not values, so there is no
+Python trace): it describes the kernel from Numba's result type, fuses the
+body as the Python path does (argument shapes are ``RuntimeDim``: known only
+when the code runs), and generates a wrapper that sizes the outputs, takes
+the same ``parallel="auto"`` decision (``kernel.auto_parallel``), runs the
+kernel and returns the stacked result. For the fused ``sum_of_squares``::
 
     def sum_of_squares_call(*args):
         v, = args
         n = v.shape[0]
-        if n > 0:
-            first = sum_of_squares(v[0])
-        else:
-            first = sum_of_squares(np.zeros(v.shape[:0] + v.shape[1:], v.dtype))
         out_0 = np.empty((n,), np.float64)
-        i = sum_of_squares_kernel(v, out_0, n, n >= PARALLEL_THRESHOLD)
+        work = 1 + v.shape[1]
+        i = sum_of_squares_kernel(v, out_0, n, auto_parallel(n, work))
         if i >= 0:
             sum_of_squares(v[i])  # raises that example's error
             raise ValueError("vmap(sum_of_squares): examples return different shapes")
         return out_0
 
-A failing example's exception reaches the caller with its type and message
-(Numba cannot add the index to it, as the Python path does).
+A body that is not fused sizes its outputs from example 0 (``first =
+sum_of_squares(v[0])``). A failing example's exception reaches the caller
+with its type and message (Numba cannot add the index to it, as the Python
+path does). ``VmappedFunction.inspect_jit_kernel`` shows both sources.
 
 Supported here: one level of vmap over arrays and scalars (no containers,
 no keyword arguments, no nesting), int ``out_axes``. Anything else is a
@@ -31,20 +32,24 @@ Numba typing error that says so.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numba
 import numpy as np
 from numba.core import types
 from numba.extending import overload
 
 from . import example_function
+from .fuse import Fusion, Operand, Target, Unsupported, fuse
 from .kernel import (
-    PARALLEL_THRESHOLD,
     CallArg,
     KernelArg,
     KernelDescription,
     KernelOutput,
+    auto_parallel,
     generate_source,
     tree_expression,
+    tuple_source,
 )
 from .loader import load_module
 from .specialize import dtype_and_ndim, identifier
@@ -75,16 +80,55 @@ def _fail(vmapped, message: str):
     raise numba.core.errors.TypingError(f"vmap({vmapped.__name__}) in compiled code: {message}")
 
 
-def wrapper_source(vmapped, arg_types) -> tuple:
-    """The wrapper's source, the kernel it calls, the wrapper's name, namedtuple classes."""
-    if len(vmapped.chain) > 1:
-        _fail(vmapped, "nested vmaps can be called from Python only")
-    if any(isinstance(t, types.BaseTuple) for t in arg_types):
-        _fail(vmapped, "containers as arguments can be passed from Python only")
-    taken = {"n", "first", "args", "i", "status"}
-    function = identifier(vmapped.innermost.__name__, taken)
-    names = [identifier(name, taken) for name in
-             example_function.signature_names(vmapped.innermost, len(arg_types))]
+class RuntimeDim:
+    """A per-example dimension that compiled code knows only when it runs: ``x.shape[1]``.
+
+    Fusion from ``@njit`` sees argument shapes as these. A dimension equals
+    only itself, so arrays of different arguments never count as the same
+    shape, and any arithmetic or truth test on one stops fusion: what the
+    fuser cannot prove from types alone is left to the per-example call.
+    """
+
+    def __init__(self, expr: str):
+        self.expr = expr
+
+    def __eq__(self, other):
+        return self.expr == other.expr if isinstance(other, RuntimeDim) else NotImplemented
+
+    def __hash__(self):
+        return hash(self.expr)
+
+    def __repr__(self):
+        return self.expr
+
+    def _unknown(self, *args):
+        raise Unsupported(f"{self.expr}, a size known only at run time (called from @njit)")
+
+    __bool__ = __index__ = __int__ = __lt__ = __le__ = __gt__ = __ge__ = _unknown
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _unknown
+    __floordiv__ = __rfloordiv__ = __mod__ = __neg__ = _unknown
+
+
+class _OutputDim:
+    """An output's dimension, bound by fusion to the value written into it."""
+
+    def __init__(self):
+        self.bound = None
+
+    def __eq__(self, other):
+        if self.bound is None:
+            self.bound = other
+            return True
+        return self.bound == other
+
+    __hash__ = None
+
+    def expr(self) -> str:
+        return self.bound.expr if isinstance(self.bound, RuntimeDim) else str(self.bound)
+
+
+def _arg_axes(vmapped, names, arg_types) -> list:
+    """The mapped axis of each argument (None: unmapped), checked against its rank."""
     specs = split_in_axes(vmapped.in_axes_spec, len(arg_types))
     axes = []
     for name, spec, arg_type in zip(names, specs, arg_types):
@@ -93,9 +137,47 @@ def wrapper_source(vmapped, arg_types) -> tuple:
         if spec is not None and axis is None:
             _fail(vmapped, f"in_axes={spec} is out of range for argument {name} of {ndim} dims")
         axes.append(axis)
-    mapped = [(name, axis) for name, axis in zip(names, axes) if axis is not None]
-    if not mapped:
+    if all(axis is None for axis in axes):
         _fail(vmapped, "at least one argument must be mapped")
+    return axes
+
+
+def _example_dims(arg: KernelArg) -> list[str]:
+    """One example's dimensions of a kernel argument, as source."""
+    return [f"{arg.name}.shape[{d}]" for d in range(arg.ndim) if d not in arg.axes]
+
+
+def _fusion(vmapped, args, arg_types, outputs, leaf_types, taken) -> Fusion:
+    """The fused body for these argument types, and each output's per-example dims."""
+    operands = {}
+    for arg, arg_type in zip(args, arg_types):
+        dims = _example_dims(arg)
+        if isinstance(arg_type, types.Array) and arg.ndim == 0:
+            return Fusion(None, "an unmapped 0-d array argument"), None
+        dtype = arg_type.dtype if isinstance(arg_type, types.Array) else arg_type
+        operands[arg.name] = Operand(tuple(RuntimeDim(dim) for dim in dims), tuple(dims),
+                                     dtype, arg.element)
+    shapes = [tuple(_OutputDim() for _ in range(output.ndim)) for output in outputs]
+    targets = [Target(output.path, shape, dtype_and_ndim(leaf_type)[0], output.element)
+               for output, shape, leaf_type in zip(outputs, shapes, leaf_types)]
+    names = example_function.signature_names(vmapped.innermost, len(args))
+    fusion = fuse(vmapped.innermost, dict(zip(names, operands.values())), targets,
+                  taken | {arg.name for arg in args} | {out.name for out in outputs})
+    return fusion, [[dim.expr() for dim in shape] for shape in shapes]
+
+
+def wrapper_source(vmapped, arg_types) -> tuple:
+    """The wrapper's source, the kernel's description, the wrapper's name and its
+    namedtuple classes."""
+    if len(vmapped.chain) > 1:
+        _fail(vmapped, "nested vmaps can be called from Python only")
+    if any(isinstance(t, types.BaseTuple) for t in arg_types):
+        _fail(vmapped, "containers as arguments can be passed from Python only")
+    taken = {"n", "first", "args", "i", "status", "work", "auto_parallel"}
+    function = identifier(vmapped.innermost.__name__, taken)
+    names = [identifier(name, taken) for name in
+             example_function.signature_names(vmapped.innermost, len(arg_types))]
+    axes = _arg_axes(vmapped, names, arg_types)
     example_types = [example_function.example_type(t, (axis,))
                      for t, axis in zip(arg_types, axes)]
     result_type = example_function.result_type(vmapped.per_example, vmapped.innermost,
@@ -109,34 +191,48 @@ def wrapper_source(vmapped, arg_types) -> tuple:
         if position is None:
             _fail(vmapped, f"out_axes={axis} is not supported for output {k}")
         outputs.append(KernelOutput(f"out_{k}", path, _rank(leaf_type), (position,)))
+    args = tuple(KernelArg(name, _rank(t), (axis,))
+                 for name, t, axis in zip(names, arg_types, axes))
+    fusion, out_dims = _fusion(vmapped, args, arg_types, outputs, leaf_types, taken)
     description = KernelDescription(
         function=function,
-        args=tuple(KernelArg(name, _rank(t), (axis,))
-                   for name, t, axis in zip(names, arg_types, axes)),
+        args=args,
         call=tuple(CallArg(None, LEAF) for _ in arg_types),
         outputs=tuple(outputs),
-        parallel="auto" if vmapped.parallel == "auto" else vmapped.parallel,
-        fastmath=vmapped.fastmath,
-        boundscheck=vmapped.boundscheck,
+        body=fusion.lines,
+        not_fused=fusion.reason,
     )
-    first_name, first_axis = mapped[0]
+    first_name, first_axis = next((arg.name, arg.axes[0]) for arg in args
+                                  if arg.axes[0] is not None)
     label = f"vmap({function})"
     lines = [f"def {function}_call(*args):",
              f"    {', '.join(names)}, = args",
              f"    n = {first_name}.shape[{first_axis}]"]
-    for name, axis in mapped[1:]:
-        lines += [f"    if {name}.shape[{axis}] != n:",
-                  f"        raise ValueError(\"{label}: mapped axes have different sizes\")"]
-    lines += ["    if n > 0:",
-              f"        first = {_example_call(description, '0')}",
-              "    else:",
-              f"        first = {_example_call(description, None)}"]
-    for output, leaf_type in zip(outputs, leaf_types):
-        value = "first" + "".join(f"[{index}]" for index in output.path)
-        shape = (f"{value}.shape[:{output.axes[0]}] + (n,) + {value}.shape[{output.axes[0]}:]"
-                 if output.ndim else "(n,)")
+    for arg in args[1:]:
+        if arg.axes[0] is not None and arg.name != first_name:
+            lines += [f"    if {arg.name}.shape[{arg.axes[0]}] != n:",
+                      f"        raise ValueError(\"{label}: mapped axes have different sizes\")"]
+    if fusion.lines is None:
+        lines += ["    if n > 0:",
+                  f"        first = {_example_call(description, '0')}",
+                  "    else:",
+                  f"        first = {_example_call(description, None)}"]
+    for k, (output, leaf_type) in enumerate(zip(outputs, leaf_types)):
+        position = output.axes[0]
+        if fusion.lines is not None:
+            dims = out_dims[k]
+            shape = tuple_source(dims[:position] + ["n"] + dims[position:])
+        elif output.ndim:
+            value = "first" + "".join(f"[{index}]" for index in output.path)
+            shape = f"{value}.shape[:{position}] + (n,) + {value}.shape[{position}:]"
+        else:
+            shape = "(n,)"
         lines.append(f"    {output.name} = np.empty({shape}, np.{_dtype_name(leaf_type)})")
-    flag = ", n >= PARALLEL_THRESHOLD" if description.parallel == "auto" else ""
+    flag = ""
+    if vmapped.options.parallel == "auto":
+        work = " + ".join(["1"] + [" * ".join(_example_dims(arg)) or "1" for arg in args])
+        lines.append(f"    work = {work}")
+        flag = ", auto_parallel(n, work)"
     out_names = [output.name for output in outputs]
     class_names = {cls: identifier(cls.__name__, taken) for cls in namedtuple_classes([tree])}
     lines += [f"    i = {description.kernel_name}({', '.join(names + out_names)}, n{flag})",
@@ -163,20 +259,36 @@ def _example_call(description: KernelDescription, index: str | None) -> str:
     return f"{description.function}({', '.join(parts)})"
 
 
+#: ``parallel="auto"``'s rule, compiled, for the wrapper to call.
+_AUTO_PARALLEL = numba.njit(auto_parallel)
+
+
+def jit_sources(vmapped, arg_types) -> tuple[str, str]:
+    """The wrapper's and the kernel's source for a call from compiled code with
+    arguments of Numba types ``arg_types``."""
+    wrapper, description, _, _ = wrapper_source(vmapped, list(arg_types))
+    return wrapper, generate_source(description, _jit_options(vmapped))
+
+
+def _jit_options(vmapped):
+    """The vmap's options for kernels loaded from memory (never cached on disk)."""
+    return replace(vmapped.options, cache=False)
+
+
 def jit_entry(vmapped):
     """A Numba dispatcher that runs ``vmapped`` when called from compiled code."""
 
     def stub(*args):
         raise NotImplementedError("only called from compiled code")
 
-    @overload(stub, jit_options={"fastmath": vmapped.fastmath})
+    @overload(stub, jit_options={"fastmath": vmapped.options.fastmath})
     def _stub_overload(*args):
         source, description, name, classes = wrapper_source(vmapped, list(args))
-        namespace = {description.function: vmapped.per_example,
-                     "PARALLEL_THRESHOLD": PARALLEL_THRESHOLD, **classes}
-        kernel = load_module(generate_source(description), namespace, None)
-        namespace.update(np=np, **{description.kernel_name:
-                                   getattr(kernel, description.kernel_name)})
+        namespace = {description.function: vmapped.per_example, **classes}
+        kernel = load_module(generate_source(description, _jit_options(vmapped)), namespace,
+                             None)
+        namespace.update(np=np, auto_parallel=_AUTO_PARALLEL,
+                         **{description.kernel_name: getattr(kernel, description.kernel_name)})
         return getattr(load_module(source, namespace, None), name)
 
     @numba.njit
@@ -184,3 +296,5 @@ def jit_entry(vmapped):
         return stub(*args)
 
     return entry
+
+

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .options import Options
 from .trees import TreeDef
 
 OK, RAISED, WRONG_SHAPE = 0, 1, 2
@@ -54,6 +55,16 @@ OK, RAISED, WRONG_SHAPE = 0, 1, 2
 #: ``while`` loop, over (n, 3) and (n, 64) batches; at 65_536 parallel was
 #: 1.5-2x faster.
 PARALLEL_THRESHOLD = 2**13
+
+
+def auto_parallel(examples: int, work_per_example: int) -> bool:
+    """``parallel="auto"``'s rule: run the ``prange`` loop for this much work.
+
+    ``work_per_example`` is 1 + the elements one example reads. Python calls
+    it as is; the ``@njit`` entry calls a compiled copy, so both paths decide
+    alike.
+    """
+    return examples * work_per_example >= PARALLEL_THRESHOLD
 
 
 def loop_index(level: int) -> str:
@@ -124,16 +135,17 @@ class KernelOutput:
         """The per-example shape as read from the stacked output array."""
         dims = [f"{self.name}.shape[{d}]" for d in range(self.ndim + len(self.axes))
                 if d not in self.axes]
-        return f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
+        return tuple_source(dims)
 
 
 @dataclass(frozen=True)
 class KernelDescription:
-    """Everything the generator needs to write one kernel module.
+    """The kernel's structure: everything the generator needs besides the options.
 
     ``body``, when set, replaces the per-example call and output writes with
-    fused code (see ``numbavmap.rewrite``). ``namedtuples`` pairs each
-    namedtuple class in the call with its (unique) global name in the module.
+    fused code (see ``numbavmap.fuse``); ``not_fused`` says why it is not set.
+    ``namedtuples`` pairs each namedtuple class in the call with its (unique)
+    global name in the module.
     """
 
     function: str
@@ -142,11 +154,8 @@ class KernelDescription:
     outputs: tuple[KernelOutput, ...]
     levels: int = 1
     namedtuples: tuple[tuple[type, str], ...] = ()
-    parallel: bool | str = "auto"
-    fastmath: bool = False
-    boundscheck: bool | None = None
-    cache: bool = False
     body: tuple[str, ...] | None = None
+    not_fused: str | None = None
 
     @property
     def example_name(self) -> str:
@@ -172,6 +181,11 @@ def tree_expression(tree: TreeDef, leaves, class_names: dict) -> str:
     parts = [tree_expression(child, leaves, class_names) for child in tree.children]
     if tree.kind == "namedtuple":
         return f"{class_names[tree.cls]}({', '.join(parts)})"
+    return tuple_source(parts)
+
+
+def tuple_source(parts: list[str]) -> str:
+    """Source of a tuple of ``parts`` (expressions): ``(a,)``, ``(a, b)``."""
     return f"({parts[0]},)" if len(parts) == 1 else f"({', '.join(parts)})"
 
 
@@ -233,20 +247,18 @@ def _guarded(body) -> str:
     return f"    try:\n{_indent(body, 2)}\n    except Exception:\n        return RAISED"
 
 
-def generate_source(desc: KernelDescription) -> str:
-    """The kernel module's Python source for ``desc``."""
+def generate_source(desc: KernelDescription, options: Options) -> str:
+    """The kernel module's Python source for ``desc`` compiled with ``options``."""
     names = [arg.name for arg in desc.args] + [output.name for output in desc.outputs]
     names += desc.sizes
     example_params = ", ".join(["i"] + names)
-    extra = ["n0", "parallel"] if desc.parallel == "auto" else ["n0"]
+    extra = ["n0", "parallel"] if options.parallel == "auto" else ["n0"]
     kernel_params = ", ".join(names + extra)
     inner = [f"for {loop_index(level)} in range(n{level}):" for level in range(1, desc.levels)]
     per_example = list(desc.body) if desc.body is not None else call_lines(desc)
     body = [" " * 4 * depth + line for depth, line in enumerate(inner)]
     body += ["    " * len(inner) + line for line in per_example]
-    flags = f"fastmath={desc.fastmath}, cache={desc.cache}"
-    if desc.boundscheck is not None:
-        flags += f", boundscheck={desc.boundscheck}"
+    flags = options.numba_flags()
     example_flags = flags + (", error_model='numpy'" if desc.body is not None else "")
     globals_note = ", ".join([desc.function] + [name for _, name in desc.namedtuples])
     return f'''\
@@ -267,12 +279,12 @@ def {desc.example_name}({example_params}):
     return OK
 
 
-@njit(parallel={desc.parallel is not False}, {flags}, nogil=True)
+@njit(parallel={options.parallel is not False}, {flags}, nogil=True)
 def {desc.kernel_name}({kernel_params}):
     """Run all n0 examples; return the index of the first that failed, or -1."""
     status = np.empty(n0, np.uint8)
     failures = 0
-{_loops(desc.parallel, desc.example_name, example_params)}
+{_loops(options.parallel, desc.example_name, example_params)}
     return np.flatnonzero(status)[0] if failures else -1
 '''
 

@@ -21,7 +21,7 @@ from numba.np.numpy_support import as_dtype
 from . import example_function
 from .calls import BoundCall
 from .fuse import Fusion, Operand, Target, fuse
-from .kernel import CallArg, KernelArg, KernelDescription, KernelOutput, generate_source
+from .kernel import CallArg, KernelArg, KernelDescription, KernelOutput
 from .specs import normalize_out_axis, prefix_axes
 from .trace import result_structure
 from .trees import TreeDef, leaf_paths, namedtuple_classes
@@ -123,7 +123,7 @@ def _compose_out_axes(chain, out_tree: TreeDef, shapes, out_names) -> tuple[list
 
 @dataclass
 class Specialization:
-    """What one key's calls share: output layout, dtypes and the kernel."""
+    """What one key's calls share: output layout and dtypes, and the kernel's description."""
 
     out_tree: TreeDef
     out_shapes: list
@@ -136,8 +136,6 @@ class Specialization:
     description: KernelDescription
     namespace: dict
     rerun: object
-    not_fused: str | None = None
-    kernel: object = None
 
     @classmethod
     def build(cls, chain, calls: list, result) -> Specialization:
@@ -169,11 +167,8 @@ class Specialization:
             outputs=outputs,
             levels=len(chain),
             namedtuples=classes,
-            parallel=vmapped.parallel,
-            fastmath=vmapped.fastmath,
-            boundscheck=vmapped.boundscheck,
-            cache=vmapped.cache,
             body=fusion.lines,
+            not_fused=fusion.reason,
         )
         work = 1 + sum(_example_size(value, axes) for value, axes in zip(call.leaves, in_axes))
         namespace = {name: cls for cls, name in classes}
@@ -181,8 +176,7 @@ class Specialization:
         inner_sizes = tuple(inner.size for inner in calls[1:])
         rerun = chain[1] if len(chain) > 1 else vmapped.per_example
         return cls(out_tree, shapes, dtypes, positions, unmapped, inner_sizes, out_names,
-                   work * int(np.prod(inner_sizes)), description, namespace, rerun,
-                   not_fused=fusion.reason)
+                   work * int(np.prod(inner_sizes)), description, namespace, rerun)
 
     def stacked_shape(self, k: int, size: int) -> tuple:
         """Output ``k``'s stacked shape for ``size`` outer examples."""
@@ -193,9 +187,6 @@ class Specialization:
         rest = iter(self.out_shapes[k])
         return tuple(dim if dim is not None else next(rest) for dim in full)
 
-    def source(self) -> str:
-        """The generated kernel module's source."""
-        return generate_source(self.description)
 
 
 def _operand(arg: KernelArg, value) -> Operand | None:

@@ -216,3 +216,35 @@ def test_assert_vmap_matches_loop_passes_and_reports_the_first_difference():
 
     with pytest.raises(AssertionError, match="differs from the Python loop at example 2"):
         assert_vmap_matches_loop(fortieth_power, np.array([[0.0], [1.0], [3.0]]))
+
+
+def centered(v):
+    return v - np.mean(v)
+
+
+CENTERED = vmap(centered, in_axes=0, out_axes=1)
+DIFFERENCE = vmap(lambda a, b: a - b)
+
+
+@numba.njit
+def centered_then_difference(x, y):
+    return CENTERED(x), DIFFERENCE(x, y)
+
+
+def test_njit_caller_runs_the_fused_kernel_with_the_python_paths_auto_rule():
+    x = np.random.default_rng(2).normal(size=(20, 4))
+    wrapper = CENTERED.inspect_jit_kernel(x)
+    assert "fused loops per example" in wrapper
+    assert "first = " not in wrapper  # outputs are sized from the arguments, not example 0
+    assert "auto_parallel(n, work)" in wrapper and "work = 1 + v.shape[1]" in wrapper
+    assert "fused loops per example" in CENTERED.inspect_kernel(x)
+    centered_out, difference = centered_then_difference(x, x[:, :1])
+    np.testing.assert_array_equal(centered_out, CENTERED(x))
+    np.testing.assert_array_equal(difference, DIFFERENCE(x, x[:, :1]))
+
+
+def test_njit_caller_does_not_fuse_what_depends_on_run_time_shapes():
+    # a - b broadcasts (4,) against (1,) here: the fused loop would assume equal shapes.
+    x = np.ones((3, 4))
+    wrapper = DIFFERENCE.inspect_jit_kernel(x, x[:, :1])
+    assert "not fused" in wrapper and "first = " in wrapper
