@@ -1,10 +1,13 @@
 """The ``vmap`` decorator and ``VmappedFunction``: the call path.
 
-A call runs four steps, each in its own module:
-``calls.bind_call`` (flatten and check the arguments against ``in_axes``),
-``Specialization.build`` (trace, type, describe the kernel; once per key),
-kernel generation and loading (once per kernel source), ``execute.run``
-(allocate, run, check, restack).
+A call's data flows one way through rooms with one job each:
+``calls.bind_call`` (flatten the arguments, check them against ``in_axes``,
+the specialization key), ``trace`` (run the Python function once on one
+example), ``Specialization.build`` (describe the kernel as ``numbavmap.ir``,
+its body fused by ``numbavmap.fuse`` or a call), a target from
+``numbavmap.targets`` (print, compile and launch; the CPU today) and
+``execute.CallPlan`` (allocate, run, check, restack). ``VmappedFunction``
+holds the caches between calls. See docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -22,15 +25,15 @@ from numba.core.compiler_lock import global_compiler_lock
 from numba.core.dispatcher import Dispatcher
 from numba.extending import typeof_impl
 
-from . import example_function, jit_call
+from . import example_function, targets
 from .calls import bind_call
 from .execute import CallPlan, plan_key
 from .fingerprint import function_fingerprint
-from .kernel import PARALLEL_THRESHOLD, auto_parallel, generate_source
-from .loader import load_module
 from .options import Options
 from .specialize import Specialization
 from .specs import normalize_spec
+from .targets import cpu_jit
+from .targets.cpu import PARALLEL_THRESHOLD
 from .trace import call_with_leaves, example_leaves, trace, zero_example_leaves
 
 CacheInfo = namedtuple("CacheInfo", ["traces", "compilations", "hits", "currsize"])
@@ -74,6 +77,7 @@ class VmappedFunction:
         #: The compile options, one frozen value (see ``numbavmap.options``).
         self.options = Options.checked(parallel=parallel, fastmath=fastmath,
                                        boundscheck=boundscheck, cache=cache, target=target)
+        self._target = targets.get(self.options.target)
         functools.update_wrapper(self, self.py_func, updated=())
         nested = isinstance(self.py_func, VmappedFunction)
         #: The vmaps from this one inwards; the last one's py_func is plain Python.
@@ -121,7 +125,7 @@ class VmappedFunction:
     @functools.cached_property
     def jit_entry(self):
         """The Numba dispatcher Numba calls when compiled code calls this function."""
-        return jit_call.jit_entry(self)
+        return cpu_jit.jit_entry(self)
 
     def cache_info(self) -> CacheInfo:
         """``(traces, compilations, hits, currsize)`` of the specialization cache."""
@@ -136,11 +140,12 @@ class VmappedFunction:
         call = self._bind(args, kwargs)
         spec = self._specialization(call)
         launcher = self._launcher(call.key, spec) if call.size else None
-        plan = CallPlan(spec, call, launcher, self.options, self._runs_parallel(call, spec))
+        plan = CallPlan(spec, call, self._target, launcher, self.options,
+                        self._runs_parallel(call, spec))
         result = plan.run(call.leaves)
         if key is not None:
             if launcher is not None:  # compiled now: later calls skip the counting wrapper
-                plan.kernel = launcher.dispatcher
+                plan = plan.with_kernel(launcher.dispatcher)
             if len(self._plans) >= _MAX_PLANS:
                 self._plans.clear()
             self._plans[key] = plan
@@ -149,12 +154,12 @@ class VmappedFunction:
     def inspect_kernel(self, *args, **kwargs) -> str:
         """The generated kernel source that a call with these arguments would run."""
         spec = self._specialization(self._bind(args, kwargs), count_hit=False)
-        return generate_source(spec.description, self.options)
+        return self._target.emit(spec.description, self.options)
 
     def inspect_jit_kernel(self, *args) -> str:
         """The wrapper and kernel sources that compiled (``@njit``) code runs when it
         calls this function with arguments of these values' Numba types."""
-        return "\n\n".join(jit_call.jit_sources(self, [numba.typeof(a) for a in args]))
+        return "\n\n".join(cpu_jit.jit_sources(self, [numba.typeof(a) for a in args]))
 
     def explain(self, *args, **kwargs) -> str:
         """A short report on what a call with these arguments runs.
@@ -187,9 +192,7 @@ class VmappedFunction:
 
     def _runs_parallel(self, call, spec: Specialization) -> bool:
         """The parallel decision for this call: ``parallel``, or "auto"'s work rule."""
-        if self.options.parallel == "auto":
-            return auto_parallel(call.size, spec.work)
-        return self.options.parallel
+        return self._target.runs_parallel(self.options, call.size, spec.work)
 
     def _error_prefix(self) -> str:
         return f"vmap({self.__name__}, in_axes={self.in_axes!r}, out_axes={self.out_axes!r})"
@@ -248,11 +251,11 @@ class VmappedFunction:
             with self._lock:
                 launcher = self._launchers.get(key)
                 if launcher is None:
-                    source = generate_source(spec.description, self.options)
+                    source = self._target.emit(spec.description, self.options)
                     kernel = self._kernels.get(source)
                     if kernel is None:
-                        module = load_module(source, spec.namespace, self._cache_key)
-                        kernel = getattr(module, spec.description.kernel_name)
+                        kernel = self._target.compile(source, spec.namespace, spec.description,
+                                                      self._cache_key)
                         self._kernels[source] = kernel
                     launcher = self._launchers[key] = _CountingKernel(kernel, self)
         return launcher

@@ -1,8 +1,7 @@
 """Running a specialization's kernel: allocate, call, check, restack.
 
-Outputs are allocated by NumPy (large allocations get huge pages; Numba's
-allocator would page-fault every call) in their final ``out_axes`` layout
-and written in place by the kernel. A failing example is reported with its
+Outputs are allocated by the target (NumPy on the CPU) in their final
+``out_axes`` layout and written in place by the kernel. A failing example is reported with its
 index; nothing partial is returned.
 
 ``CallPlan`` is the hot path: for a call whose arguments have exactly the
@@ -12,10 +11,9 @@ call itself is precomputed.
 
 from __future__ import annotations
 
-import threading
+from copy import copy
 from dataclasses import replace
 
-import numba
 import numpy as np
 
 from .calls import INT64_MAX, INT64_MIN
@@ -55,33 +53,38 @@ class CallPlan:
     A plan holds nothing a call writes to: many threads may run it at once.
     """
 
-    def __init__(self, spec: Specialization, call, kernel, options: Options, parallel: bool):
+    def __init__(self, spec: Specialization, call, target, kernel, options: Options,
+                 parallel: bool):
         self.spec = spec
-        self.kernel = kernel
+        self.target = target
+        self.parallel = parallel
+        self.kernel = target.launcher(kernel, parallel) if kernel is not None else None
+        self.allocate = target.allocate
         self.call = replace(call, leaves=[])
         self.size = call.size
         self.allocations = [(spec.stacked_shape(k, call.size), dtype)
                             for k, dtype in enumerate(spec.out_dtypes)]
         extra = (parallel,) if options.parallel == "auto" else ()
         self.tail = (*spec.inner_sizes, call.size, *extra)
-        self.serialize = bool(parallel) and serial_threading_layer()
         self.plain = not any(spec.unmapped)
         self.single = spec.out_tree.is_leaf
         # Fused code is ours and never writes its inputs: only a call into the
         # user's function needs read-only views to guarantee that.
         self.protect = spec.description.body is None
 
+    def with_kernel(self, kernel) -> CallPlan:
+        """This plan running ``kernel`` (once compiled: the bare dispatcher)."""
+        plan = copy(self)
+        plan.kernel = self.target.launcher(kernel, self.parallel)
+        return plan
+
     def run(self, leaves):
         """Run the kernel on ``leaves`` (the call's flattened arguments)."""
         spec = self.spec
-        outputs = [np.empty(shape, dtype) for shape, dtype in self.allocations]
+        outputs = [self.allocate(shape, dtype) for shape, dtype in self.allocations]
         arguments = map(kernel_value, leaves) if self.protect else leaves
         if self.size:
-            if self.serialize and serial_threading_layer():
-                with _WORKQUEUE_LOCK:
-                    failed = self.kernel(*arguments, *outputs, *self.tail)
-            else:
-                failed = self.kernel(*arguments, *outputs, *self.tail)
+            failed = self.kernel(*arguments, *outputs, *self.tail)
             if failed >= 0:
                 raise_failure(spec, replace(self.call, leaves=leaves), int(failed))
         if not self.plain:
@@ -146,21 +149,3 @@ def raise_failure(spec: Specialization, call, index: int):
             )
     raise RuntimeError(f"example {index} failed inside the compiled kernel "
                        "but not when run again on its own")
-
-
-#: Numba's ``workqueue`` threading layer aborts the process when two threads
-#: launch parallel kernels at once; with it, parallel calls take turns.
-_WORKQUEUE_LOCK = threading.Lock()
-_threading_layer = None
-
-
-def serial_threading_layer() -> bool:
-    """True while Numba's threading layer is ``workqueue`` or not chosen yet
-    (Numba chooses at the first parallel launch)."""
-    global _threading_layer
-    if _threading_layer is None:
-        try:
-            _threading_layer = numba.threading_layer()
-        except ValueError:
-            return True
-    return _threading_layer == "workqueue"

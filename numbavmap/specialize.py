@@ -21,7 +21,7 @@ from numba.np.numpy_support import as_dtype
 from . import example_function
 from .calls import BoundCall
 from .fuse import Fusion, Operand, Target, fuse
-from .kernel import CallArg, KernelArg, KernelDescription, KernelOutput
+from .ir import CallArg, KernelArg, KernelDescription, KernelOutput
 from .specs import normalize_out_axis, prefix_axes
 from .trace import result_structure
 from .trees import TreeDef, leaf_paths, namedtuple_classes

@@ -1,9 +1,7 @@
-"""The kernel's description and the Python source generated from it.
+"""The CPU target: a kernel description printed as a Numba ``prange`` module.
 
-``KernelDescription`` is everything the generator needs, and nothing about
-NumPy values: the kernel's array arguments and the axis each is mapped over,
-how they are put back together into the per-example call, and the outputs
-with their ``out_axes``. ``generate_source`` turns it into a readable module.
+``generate_source`` turns a ``KernelDescription`` (``numbavmap.ir``) and the
+``Options`` into a readable module; ``CPU`` compiles and launches it.
 For a function outside the fusable subset, ``first_positive(v)`` mapped
 over axis 0 with ``parallel=True``, it writes (docstrings left out)::
 
@@ -41,10 +39,14 @@ never see each other's failures.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
 
-from .options import Options
-from .trees import TreeDef
+import numba
+import numpy as np
+
+from ..ir import KernelDescription, KernelOutput, loop_index, tree_expression
+from ..loader import load_module
+from ..options import Options
 
 OK, RAISED, WRONG_SHAPE = 0, 1, 2
 
@@ -65,128 +67,6 @@ def auto_parallel(examples: int, work_per_example: int) -> bool:
     alike.
     """
     return examples * work_per_example >= PARALLEL_THRESHOLD
-
-
-def loop_index(level: int) -> str:
-    """The loop variable of nesting level ``level``: ``i``, then ``i1``, ``i2``..."""
-    return "i" if level == 0 else f"i{level}"
-
-
-@dataclass(frozen=True)
-class KernelArg:
-    """One array or scalar the kernel receives.
-
-    ``axes[k]`` is the dimension of the whole array that loop level ``k``
-    indexes (None: unmapped at that level); ``ndim`` is the array's rank.
-    """
-
-    name: str
-    ndim: int
-    axes: tuple[int | None, ...]
-
-    @property
-    def example_ndim(self) -> int:
-        return self.ndim - sum(axis is not None for axis in self.axes)
-
-    def element(self, elements) -> str:
-        """The expression for one example, with ``elements`` indexing its own dims.
-
-        ``elements`` None gives the example itself: ``x[i]``, ``x[:, i]``, ``x``.
-        """
-        positions = [None] * self.ndim
-        for level, axis in enumerate(self.axes):
-            if axis is not None:
-                positions[axis] = loop_index(level)
-        rest = iter(elements if elements is not None else [":"] * self.example_ndim)
-        parts = [position if position is not None else next(rest) for position in positions]
-        while parts and parts[-1] == ":":
-            parts.pop()
-        return f"{self.name}[{', '.join(parts)}]" if parts else self.name
-
-
-@dataclass(frozen=True)
-class CallArg:
-    """One argument of the per-example call: its keyword (None if positional)
-    and its tree of kernel arguments, consumed in order."""
-
-    keyword: str | None
-    tree: TreeDef
-
-
-@dataclass(frozen=True)
-class KernelOutput:
-    """One stacked output: its path in the result, per-example rank, and the
-    dimension of the stacked array each loop level writes."""
-
-    name: str
-    path: tuple[int, ...]
-    ndim: int
-    axes: tuple[int, ...]
-
-    def element(self, elements) -> str:
-        """The stacked output's element for the current example and ``elements``."""
-        positions = [None] * (self.ndim + len(self.axes))
-        for level, axis in enumerate(self.axes):
-            positions[axis] = loop_index(level)
-        rest = iter(elements)
-        return f"{self.name}[{', '.join(p if p is not None else next(rest) for p in positions)}]"
-
-    def example_shape(self) -> str:
-        """The per-example shape as read from the stacked output array."""
-        dims = [f"{self.name}.shape[{d}]" for d in range(self.ndim + len(self.axes))
-                if d not in self.axes]
-        return tuple_source(dims)
-
-
-@dataclass(frozen=True)
-class KernelDescription:
-    """The kernel's structure: everything the generator needs besides the options.
-
-    ``body``, when set, replaces the per-example call and output writes with
-    fused code (see ``numbavmap.fuse``); ``not_fused`` says why it is not set.
-    ``namedtuples`` pairs each namedtuple class in the call with its (unique)
-    global name in the module.
-    """
-
-    function: str
-    args: tuple[KernelArg, ...]
-    call: tuple[CallArg, ...]
-    outputs: tuple[KernelOutput, ...]
-    levels: int = 1
-    namedtuples: tuple[tuple[type, str], ...] = ()
-    body: tuple[str, ...] | None = None
-    not_fused: str | None = None
-
-    @property
-    def example_name(self) -> str:
-        return f"{self.function}_example"
-
-    @property
-    def kernel_name(self) -> str:
-        return f"{self.function}_kernel"
-
-    @property
-    def sizes(self) -> list[str]:
-        """Parameters holding the inner loop levels' sizes."""
-        return [f"n{level}" for level in range(1, self.levels)]
-
-
-def tree_expression(tree: TreeDef, leaves, class_names: dict) -> str:
-    """Source building ``tree`` from ``leaves`` (expressions, consumed in order).
-
-    ``class_names`` gives each namedtuple class's name in the generated module.
-    """
-    if tree.is_leaf:
-        return next(leaves)
-    parts = [tree_expression(child, leaves, class_names) for child in tree.children]
-    if tree.kind == "namedtuple":
-        return f"{class_names[tree.cls]}({', '.join(parts)})"
-    return tuple_source(parts)
-
-
-def tuple_source(parts: list[str]) -> str:
-    """Source of a tuple of ``parts`` (expressions): ``(a,)``, ``(a, b)``."""
-    return f"({parts[0]},)" if len(parts) == 1 else f"({', '.join(parts)})"
 
 
 def call_expression(desc: KernelDescription) -> str:
@@ -311,3 +191,61 @@ def _loops(parallel, example_name: str, example_params: str) -> str:
             ["    if parallel:", loop("prange", " " * 8), "    else:", loop("range", " " * 8)]
         )
     return loop("prange" if parallel else "range", " " * 4)
+
+
+class _CPU:
+    """The CPU target: Numba ``prange`` kernels over NumPy arrays (see the module)."""
+
+    name = "cpu"
+    #: Outputs are allocated by NumPy: large allocations get huge pages, where
+    #: Numba's allocator would page-fault every call.
+    allocate = staticmethod(np.empty)
+
+    def emit(self, description: KernelDescription, options: Options) -> str:
+        """The kernel module's source."""
+        return generate_source(description, options)
+
+    def compile(self, source: str, namespace: dict, description: KernelDescription,
+                cache_key: str | None):
+        """The module's kernel dispatcher (Numba compiles it at its first call)."""
+        return getattr(load_module(source, namespace, cache_key), description.kernel_name)
+
+    def launcher(self, kernel, parallel: bool):
+        """``kernel``, or for a parallel launch one that takes turns on ``workqueue``."""
+        if not parallel:
+            return kernel
+
+        def launch(*args):
+            if serial_threading_layer():
+                with _WORKQUEUE_LOCK:
+                    return kernel(*args)
+            return kernel(*args)
+
+        return launch
+
+    def runs_parallel(self, options: Options, examples: int, work_per_example: int) -> bool:
+        """``options.parallel``, or ``"auto"``'s work rule."""
+        if options.parallel == "auto":
+            return auto_parallel(examples, work_per_example)
+        return options.parallel
+
+
+#: The CPU target.
+CPU = _CPU()
+
+#: Numba's ``workqueue`` threading layer aborts the process when two threads
+#: launch parallel kernels at once; with it, parallel calls take turns.
+_WORKQUEUE_LOCK = threading.Lock()
+_threading_layer = None
+
+
+def serial_threading_layer() -> bool:
+    """True while Numba's threading layer is ``workqueue`` or not chosen yet
+    (Numba chooses at the first parallel launch)."""
+    global _threading_layer
+    if _threading_layer is None:
+        try:
+            _threading_layer = numba.threading_layer()
+        except ValueError:
+            return True
+    return _threading_layer == "workqueue"

@@ -1,4 +1,4 @@
-"""Calling a ``VmappedFunction`` from code compiled with ``numba.njit``.
+"""The CPU target called from compiled code: a ``VmappedFunction`` inside ``numba.njit``.
 
 Numba types a ``VmappedFunction`` global as the dispatcher of a small entry
 function (``typeof_impl`` in ``api``). When the caller is compiled, the
@@ -39,23 +39,15 @@ import numpy as np
 from numba.core import types
 from numba.extending import overload
 
-from . import example_function
-from .fuse import Fusion, Operand, Target, Unsupported, fuse
-from .kernel import (
-    CallArg,
-    KernelArg,
-    KernelDescription,
-    KernelOutput,
-    auto_parallel,
-    generate_source,
-    tree_expression,
-    tuple_source,
-)
-from .loader import load_module
-from .specialize import dtype_and_ndim, identifier
-from .specialize import leaf_types as specialized_leaf_types
-from .specs import normalize_in_axis, normalize_out_axis, prefix_axes, split_in_axes
-from .trees import LEAF, TreeDef, leaf_paths, namedtuple_classes
+from .. import example_function
+from ..fuse import Fusion, Operand, Target, Unsupported, fuse
+from ..ir import CallArg, KernelArg, KernelDescription, KernelOutput, tree_expression, tuple_source
+from ..loader import load_module
+from ..specialize import dtype_and_ndim, identifier
+from ..specialize import leaf_types as specialized_leaf_types
+from ..specs import normalize_in_axis, normalize_out_axis, prefix_axes, split_in_axes
+from ..trees import LEAF, TreeDef, leaf_paths, namedtuple_classes
+from .cpu import auto_parallel, generate_source
 
 
 def _numba_tree(numba_type) -> TreeDef:
