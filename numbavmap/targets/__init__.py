@@ -2,12 +2,14 @@
 
 Every target offers the same five operations (``Target`` below), so the
 steps before it (bind, trace, describe, fuse) and after it (``execute``:
-allocate, run, check, restack) are shared. ``get`` imports a target only
-when it is asked for: optional targets bring optional dependencies.
+allocate, run, check, restack) are shared. ``get`` imports a built-in
+target only when it is asked for (optional targets bring optional
+dependencies); ``register`` adds one. docs/architecture.md shows how.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Protocol
 
 
@@ -33,10 +35,24 @@ class Target(Protocol):
         """The parallel decision for a call of ``examples`` examples."""
 
 
-def get(name: str) -> Target:
-    """The target called ``name`` (one of ``numbavmap.options.TARGETS``)."""
-    if name == "cpu":
-        from .cpu import CPU
+#: Targets by name: built in (imported when first asked for), then registered.
+_BUILT_IN = {"cpu": (".cpu", "CPU")}
+_REGISTERED: dict[str, Target] = {}
 
-        return CPU
-    raise ValueError(f"no target named {name!r}")
+
+def register(target: Target) -> None:
+    """Make ``target`` available as ``vmap(..., target=target.name)``."""
+    if target.name in _BUILT_IN:
+        raise ValueError(f"{target.name!r} is a built-in target")
+    _REGISTERED[target.name] = target
+
+
+def get(name: str) -> Target:
+    """The target called ``name``."""
+    if name in _REGISTERED:
+        return _REGISTERED[name]
+    if name in _BUILT_IN:
+        module, attribute = _BUILT_IN[name]
+        return getattr(importlib.import_module(module, __name__), attribute)
+    known = sorted([*_BUILT_IN, *_REGISTERED])
+    raise ValueError(f"target={name!r} is not a known target; use one of {known}")
