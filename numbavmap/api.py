@@ -25,7 +25,7 @@ from numba.core.compiler_lock import global_compiler_lock
 from numba.core.dispatcher import Dispatcher
 from numba.extending import typeof_impl
 
-from . import example_function, targets
+from . import errors, example_function, targets
 from .calls import bind_call
 from .execute import CallPlan, plan_key
 from .fingerprint import function_fingerprint
@@ -195,7 +195,7 @@ class VmappedFunction:
         return self._target.runs_parallel(self.options, call.size, spec.work)
 
     def _error_prefix(self) -> str:
-        return f"vmap({self.__name__}, in_axes={self.in_axes!r}, out_axes={self.out_axes!r})"
+        return errors.prefix(self.__name__, self.in_axes, self.out_axes)
 
     def _bind(self, args, kwargs):
         names = self._param_names.get(len(args))

@@ -11,6 +11,11 @@ class CompileError(TypeError):
     __module__ = "numbavmap"
 
 
+def prefix(name: str, in_axes, out_axes) -> str:
+    """How every numbavmap message about a vmap starts: ``vmap(f, in_axes=0, out_axes=0)``."""
+    return f"vmap({name}, in_axes={in_axes!r}, out_axes={out_axes!r})"
+
+
 def with_example_index(exc: Exception, index: int) -> Exception:
     """The same exception type and message, with the failing example's index added."""
     return _with_context(exc, f"in vmap example {index}", f"raised by vmap example {index}")

@@ -6,7 +6,7 @@ entry's overload sees the argument *types* (not values, so there is no
 Python trace): it describes the kernel from Numba's result type, fuses the
 body as the Python path does (argument shapes are ``RuntimeDim``: known only
 when the code runs), and generates a wrapper that sizes the outputs, takes
-the same ``parallel="auto"`` decision (``kernel.auto_parallel``), runs the
+the same ``parallel="auto"`` decision (``targets.cpu.auto_parallel``), runs the
 kernel and returns the stacked result. For the fused ``sum_of_squares``::
 
     def sum_of_squares_call(*args):
@@ -17,7 +17,8 @@ kernel and returns the stacked result. For the fused ``sum_of_squares``::
         i = sum_of_squares_kernel(v, out_0, n, auto_parallel(n, work))
         if i >= 0:
             sum_of_squares(v[i])  # raises that example's error
-            raise ValueError("vmap(sum_of_squares): examples return different shapes")
+            raise ValueError("vmap(sum_of_squares, in_axes=0, out_axes=0): examples return "
+                             "different shapes")
         return out_0
 
 A body that is not fused sizes its outputs from example 0 (``first =
@@ -40,6 +41,7 @@ from numba.core import types
 from numba.extending import overload
 
 from .. import example_function
+from ..errors import prefix
 from ..fuse import Fusion, Operand, Target, Unsupported, fuse
 from ..ir import CallArg, KernelArg, KernelDescription, KernelOutput, tree_expression, tuple_source
 from ..loader import load_module
@@ -69,7 +71,11 @@ def _dtype_name(numba_type) -> str:
 
 
 def _fail(vmapped, message: str):
-    raise numba.core.errors.TypingError(f"vmap({vmapped.__name__}) in compiled code: {message}")
+    raise numba.core.errors.TypingError(f"{_prefix(vmapped)} in compiled code: {message}")
+
+
+def _prefix(vmapped) -> str:
+    return prefix(vmapped.__name__, vmapped.in_axes, vmapped.out_axes)
 
 
 class RuntimeDim:
@@ -196,7 +202,7 @@ def wrapper_source(vmapped, arg_types) -> tuple:
     )
     first_name, first_axis = next((arg.name, arg.axes[0]) for arg in args
                                   if arg.axes[0] is not None)
-    label = f"vmap({function})"
+    label = _prefix(vmapped).replace('"', "'")
     lines = [f"def {function}_call(*args):",
              f"    {', '.join(names)}, = args",
              f"    n = {first_name}.shape[{first_axis}]"]
