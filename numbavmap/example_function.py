@@ -2,9 +2,10 @@
 
 ``compile_per_example`` makes the Numba dispatcher the kernel calls: the
 user's function with ``print`` made a no-op (prints happen once, in the
-trace, never once per example). ``result_type`` compiles it for the exact
-argument types the kernel will pass and returns Numba's result type, from
-which the outputs' dtypes come. Numba's failures become ``CompileError``.
+trace, never once per example). ``result_type`` types it for the exact
+argument types the kernel will pass (Numba's pipeline up to type inference,
+without compiling) and returns Numba's result type, from which the outputs'
+dtypes come. Numba's failures become ``CompileError``.
 """
 
 from __future__ import annotations
@@ -16,8 +17,18 @@ import types as pytypes
 
 import numba
 from numba.core import types
+from numba.core.compiler import (
+    CompilerBase,
+    DefaultPassBuilder,
+    Flags,
+    _EarlyPipelineCompletion,
+    compile_extra,
+)
+from numba.core.compiler_lock import global_compiler_lock
+from numba.core.compiler_machinery import FunctionPass, register_pass
 from numba.core.imputils import lower_builtin
 from numba.core.registry import cpu_target
+from numba.core.typed_passes import NopythonTypeInference
 from numba.core.typing.templates import AbstractTemplate, infer_global, signature
 
 from . import source
@@ -118,12 +129,62 @@ def tree_type(tree, leaf_types):
 
 
 def result_type(dispatcher, py_func, arg_types: list, kwarg_types: dict):
-    """Compile ``dispatcher`` for these per-example argument types; return its result type."""
+    """Numba's result type of ``dispatcher`` for these per-example argument types.
+
+    Numba's own pipeline runs up to type inference and stops: nothing is
+    lowered or compiled (a fused kernel never calls the function). Where
+    that pipeline fails, the full compile runs, to report Numba's error as a
+    ``CompileError``.
+    """
+    try:
+        _, folded = dispatcher.fold_argument_types(tuple(arg_types), kwarg_types)
+        return _typed_only(dispatcher, tuple(folded))
+    except Exception:  # noqa: BLE001 - the full compile below reports it
+        pass
     try:
         _, _, folded, _ = dispatcher.get_call_template(tuple(arg_types), kwarg_types)
         return dispatcher.overloads[tuple(folded)].signature.return_type
     except Exception as exc:  # noqa: BLE001 - every Numba failure becomes a CompileError
         raise compile_error(py_func, exc) from None
+
+
+@register_pass(mutates_CFG=False, analysis_only=True)
+class _StopAfterTyping(FunctionPass):
+    """Ends a pipeline once types are inferred, with the return type as its result."""
+
+    _name = "numbavmap_stop_after_typing"
+
+    def __init__(self):
+        FunctionPass.__init__(self)
+
+    def run_pass(self, state):
+        raise _EarlyPipelineCompletion(state.return_type)
+
+
+class _TypingPipeline(CompilerBase):
+    """Numba's nopython pipeline up to and including type inference."""
+
+    def define_pipelines(self):
+        manager = DefaultPassBuilder.define_untyped_pipeline(self.state)
+        manager.add_pass(NopythonTypeInference, "nopython frontend")
+        manager.add_pass(_StopAfterTyping, "stop after typing")
+        manager.finalize()
+        return [manager]
+
+
+@global_compiler_lock
+def _typed_only(dispatcher, arg_types: tuple):
+    """The return type Numba infers for ``dispatcher`` on ``arg_types``, compiling nothing."""
+    if arg_types in dispatcher.overloads:
+        return dispatcher.overloads[arg_types].signature.return_type
+    target = dispatcher.targetdescr
+    flags = Flags()
+    target.options.parse_as_flags(flags, dispatcher.targetoptions)
+    target.typing_context.refresh()
+    target.target_context.refresh()
+    return compile_extra(target.typing_context, target.target_context, dispatcher.py_func,
+                         args=arg_types, return_type=None, flags=flags, locals=dispatcher.locals,
+                         pipeline_class=_TypingPipeline)
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

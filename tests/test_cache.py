@@ -101,6 +101,6 @@ def test_cache_true_persists_across_processes(tmp_path):
     first_values, first_compilations = run()
     second_values, second_compilations = run()
     assert first_values == second_values == "[9.0, 216.0, 1071.0, 3060.0]"
-    assert first_compilations >= 2
+    assert first_compilations >= 1
     assert second_compilations == 0
     assert list((tmp_path / "numba_cache" / "numbavmap").glob("numbavmap_kernel_*.py"))

@@ -32,8 +32,7 @@ def compiled_loop(f, *batches, scalar=None):
 
 
 def is_fused(vmapped, *args) -> bool:
-    body = vmapped.inspect_kernel(*args).split("_example(")[1].split("_kernel(")[0]
-    return f"= {vmapped.py_func.__name__}(" not in body
+    return "\nbody: fused\n" in vmapped.explain(*args)
 
 
 def assert_same(actual, expected, exact: bool):

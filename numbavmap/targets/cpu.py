@@ -127,11 +127,17 @@ def _guarded(body) -> str:
     return f"    try:\n{_indent(body, 2)}\n    except Exception:\n        return RAISED"
 
 
+def _direct(desc: KernelDescription) -> bool:
+    """Whether the body runs inline in the loop over examples: fused code that
+    cannot fail (no ``return``) needs neither a per-example function nor status."""
+    return desc.body is not None and not any(line.lstrip().startswith("return")
+                                             for line in desc.body)
+
+
 def generate_source(desc: KernelDescription, options: Options) -> str:
     """The kernel module's Python source for ``desc`` compiled with ``options``."""
     names = [arg.name for arg in desc.args] + [output.name for output in desc.outputs]
     names += desc.sizes
-    example_params = ", ".join(["i"] + names)
     extra = ["n0", "parallel"] if options.parallel == "auto" else ["n0"]
     kernel_params = ", ".join(names + extra)
     inner = [f"for {loop_index(level)} in range(n{level}):" for level in range(1, desc.levels)]
@@ -139,32 +145,44 @@ def generate_source(desc: KernelDescription, options: Options) -> str:
     body = [" " * 4 * depth + line for depth, line in enumerate(inner)]
     body += ["    " * len(inner) + line for line in per_example]
     flags = options.numba_flags()
-    example_flags = flags + (", error_model='numpy'" if desc.body is not None else "")
+    fused_flags = flags + (", error_model='numpy'" if desc.body is not None else "")
     globals_note = ", ".join([desc.function] + [name for _, name in desc.namedtuples])
-    return f'''\
+    header = f'''\
 """numbavmap kernel for {desc.function}: {_body_kind(desc)}, stacked outputs.
 
 Generated code. Globals provided by numbavmap: {globals_note}.
 """
 import numpy as np
 from numba import njit, prange
+'''
+    kernel = f"@njit(parallel={options.parallel is not False}, {{flags}}, nogil=True)\n" \
+             f"def {desc.kernel_name}({kernel_params}):\n"
+    if _direct(desc):
+        return f'''{header}
 
+{kernel.format(flags=fused_flags)}\
+    """Run all n0 examples (fused code cannot fail: returns -1)."""
+{_loops(options.parallel, body)}
+    return -1
+'''
+    example_params = ", ".join(["i"] + names)
+    return f'''{header}
 OK, RAISED, WRONG_SHAPE = {OK}, {RAISED}, {WRONG_SHAPE}
 
 
-@njit({example_flags})
+@njit({fused_flags})
 def {desc.example_name}({example_params}):
     """Run example i, write its results into the outputs, return its status."""
 {_guarded(body) if desc.body is None else _indent(body, 1)}
     return OK
 
 
-@njit(parallel={options.parallel is not False}, {flags}, nogil=True)
-def {desc.kernel_name}({kernel_params}):
+{kernel.format(flags=flags)}\
     """Run all n0 examples; return the index of the first that failed, or -1."""
     status = np.empty(n0, np.uint8)
     failures = 0
-{_loops(options.parallel, desc.example_name, example_params)}
+{_loops(options.parallel, [f"status[i] = {desc.example_name}({example_params})",
+                           "failures += status[i]"])}
     return np.flatnonzero(status)[0] if failures else -1
 '''
 
@@ -176,21 +194,16 @@ def _body_kind(desc: KernelDescription) -> str:
     return "one call per example (not fused: see explain())"
 
 
-def _loops(parallel, example_name: str, example_params: str) -> str:
-    """The loop over examples: ``prange``, ``range``, or both behind ``if parallel``."""
+def _loops(parallel, body: list[str]) -> str:
+    """The loop over examples around ``body``: ``prange``, ``range``, or both
+    behind ``if parallel:``."""
 
-    def loop(kind: str, indent: str) -> str:
-        return (
-            f"{indent}for i in {kind}(n0):\n"
-            f"{indent}    status[i] = {example_name}({example_params})\n"
-            f"{indent}    failures += status[i]"
-        )
+    def loop(kind: str, depth: int) -> str:
+        return "    " * depth + f"for i in {kind}(n0):\n" + _indent(body, depth + 1)
 
     if parallel == "auto":
-        return "\n".join(
-            ["    if parallel:", loop("prange", " " * 8), "    else:", loop("range", " " * 8)]
-        )
-    return loop("prange" if parallel else "range", " " * 4)
+        return "\n".join(["    if parallel:", loop("prange", 2), "    else:", loop("range", 2)])
+    return loop("prange" if parallel else "range", 1)
 
 
 class _CPU:
