@@ -25,7 +25,7 @@ from numba.core.compiler_lock import global_compiler_lock
 from numba.core.dispatcher import Dispatcher
 from numba.extending import typeof_impl
 
-from . import errors, example_function, targets
+from . import cache, errors, example_function, targets
 from .calls import bind_call
 from .execute import CallPlan, plan_key
 from .fingerprint import function_fingerprint
@@ -228,7 +228,16 @@ class VmappedFunction:
         return spec
 
     def _specialize(self, call) -> Specialization:
-        """Trace, type and describe a new specialization (holding ``_lock``)."""
+        """Trace, type and describe a new specialization (holding ``_lock``), or with
+        ``cache=True`` load it from disk."""
+        path = None
+        if self.options.cache:
+            levels = [(vf.in_axes_spec, vf.out_axes_spec) for vf in self.chain]
+            path = cache.spec_path(self.fingerprint, call.key, levels)
+            stored = cache.load(path)
+            if isinstance(stored, Specialization):
+                spec = self._specializations[call.key] = stored.attached(self.chain)
+                return spec
         calls = self._bind_levels(call)
         compiled_before = self._compiled_count()
         self._counts["traces"] += 1
@@ -242,6 +251,8 @@ class VmappedFunction:
             raise type(exc)(f"{self._error_prefix()}: {exc}") from None
         self._counts["compilations"] += self._compiled_count() - compiled_before
         self._specializations[call.key] = spec
+        if path is not None and cache.storable(call.key, spec.out_tree):
+            cache.store(path, spec.detached())
         return spec
 
     def _launcher(self, key, spec: Specialization):
@@ -312,13 +323,14 @@ class _CountingKernel:
             return self.dispatcher(*args)
         with self.owner._lock:  # concurrent first calls wait for one compile
             before = _compiled(self.dispatcher)
+            compiled_before = self.owner._compiled_count()  # the per-example function too
             try:
                 failed = self.dispatcher(*args)
             except Exception as exc:
                 if before == _compiled(self.dispatcher) and len(self.dispatcher.overloads):
                     raise
                 raise example_function.compile_error(self.owner.innermost, exc) from None
-            self.owner._counts["compilations"] += _compiled(self.dispatcher) - before
+            self.owner._counts["compilations"] += self.owner._compiled_count() - compiled_before
             self.compiled = True
         return failed
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import keyword
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numba
 import numpy as np
@@ -134,8 +134,10 @@ class Specialization:
     out_names: list
     work: int
     description: KernelDescription
-    namespace: dict
-    rerun: object
+    #: Globals of the kernel module (the per-example function, namedtuple classes).
+    namespace: dict = field(default_factory=dict)
+    #: What re-runs a failing example: the per-example function or the inner vmap.
+    rerun: object = None
 
     @classmethod
     def build(cls, chain, calls: list, result) -> Specialization:
@@ -171,12 +173,22 @@ class Specialization:
             not_fused=fusion.reason,
         )
         work = 1 + sum(_example_size(value, axes) for value, axes in zip(call.leaves, in_axes))
-        namespace = {name: cls for cls, name in classes}
-        namespace[function] = vmapped.per_example
         inner_sizes = tuple(inner.size for inner in calls[1:])
-        rerun = chain[1] if len(chain) > 1 else vmapped.per_example
-        return cls(out_tree, shapes, dtypes, positions, unmapped, inner_sizes, out_names,
-                   work * int(np.prod(inner_sizes)), description, namespace, rerun)
+        spec = cls(out_tree, shapes, dtypes, positions, unmapped, inner_sizes, out_names,
+                   work * int(np.prod(inner_sizes)), description)
+        return spec.attached(chain)
+
+    def attached(self, chain) -> Specialization:
+        """This specialization with the callables of ``chain`` (the vmaps from the
+        outermost in) that this process's kernel and re-runs call."""
+        namespace = {name: cls for cls, name in self.description.namedtuples}
+        namespace[self.description.function] = chain[0].per_example
+        rerun = chain[1] if len(chain) > 1 else chain[0].per_example
+        return replace(self, namespace=namespace, rerun=rerun)
+
+    def detached(self) -> Specialization:
+        """This specialization without its callables: what ``numbavmap.cache`` stores."""
+        return replace(self, namespace={}, rerun=None)
 
     def stacked_shape(self, k: int, size: int) -> tuple:
         """Output ``k``'s stacked shape for ``size`` outer examples."""

@@ -190,3 +190,63 @@ def test_fingerprint_follows_closures_globals_and_helpers(monkeypatch):
     before = fingerprint(offset_sum)
     monkeypatch.setattr(sys.modules[__name__], "OFFSET", 2.0)
     assert fingerprint(offset_sum) != before
+
+
+WORKLOADS_MODULE = """
+import numpy as np
+
+def sum_of_squares(v):
+    return np.sum(v ** 2)
+
+def escape_steps(c):
+    z, n = 0.0, 0
+    while abs(z) < 2.0 and n < 50:
+        z = z * z + c
+        n += 1
+    return n
+"""
+
+WARM_CHILD = """
+import json, sys
+import numpy as np
+from numba.core import typed_passes
+from numba.core.typing.context import BaseContext
+import numbavmap.api
+from numbavmap import vmap
+from workloads import escape_steps, sum_of_squares
+
+if sys.argv[1] == "warm":  # Numba's typing and the trace fail loudly
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a warm cache typed or traced")
+    BaseContext.resolve_function_type = forbidden
+    typed_passes.NopythonTypeInference.run_pass = forbidden
+    numbavmap.api.trace = forbidden
+
+for function, x in [(sum_of_squares, np.arange(12.0).reshape(4, 3)),
+                    (escape_steps, np.linspace(-1.0, 0.5, 5))]:
+    f = vmap(function, cache=True)
+    values = f(x).tolist()
+    info = f.cache_info()
+    print(json.dumps({"values": values, "traces": info.traces,
+                      "compilations": info.compilations, "fused": "body: fused" in f.explain(x)}))
+"""
+
+
+def test_a_warm_cache_traces_types_and_compiles_nothing(tmp_path):
+    write(tmp_path, "workloads.py", WORKLOADS_MODULE)
+    script = write(tmp_path, "warm_child.py", WARM_CHILD)
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba_cache"), NUMBA_OPT="1",
+               PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]))
+
+    def run(mode):
+        done = subprocess.run([sys.executable, str(script), mode], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return [json.loads(line) for line in done.stdout.splitlines()]
+
+    cold = run("cold")
+    assert [report["fused"] for report in cold] == [True, False]
+    assert all(report["traces"] == 1 and report["compilations"] >= 1 for report in cold)
+    warm = run("warm")
+    assert [report["values"] for report in warm] == [report["values"] for report in cold]
+    assert [(report["traces"], report["compilations"]) for report in warm] == [(0, 0), (0, 0)]

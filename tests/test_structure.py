@@ -16,7 +16,8 @@ PACKAGE = Path(numbavmap.__file__).parent
 
 ROOMS = [
     # foundations: trees, axis specs, messages, options, source and Numba typing, the cache
-    {"trees", "specs", "errors", "options", "source", "numba_typing", "loader", "fingerprint"},
+    {"trees", "specs", "errors", "options", "source", "numba_typing", "loader", "fingerprint",
+     "cache"},
     # the front end: bind a call, the per-example function, the Python trace
     {"calls", "example_function", "trace"},
     # the kernel IR and lowering a body into fused loops
