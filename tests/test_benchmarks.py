@@ -110,3 +110,11 @@ def test_fmt_time_units():
     assert compare.fmt_time(0.0123) == "12.3 ms"
     assert compare.fmt_time(7e-7) == "0.7 us"
     assert compare.fmt_time(np.float64(1.0).item()) == "1 s"
+
+
+def test_first_call_in_fresh_processes_cold_then_warm():
+    from asv_benchmarks import first_call
+
+    cold, warm = first_call.cold_and_warm("W1", "numbavmap", repeat=1)
+    assert cold > 0 and warm > 0
+    assert first_call._seconds(None) == "-" and first_call._ratio(2.0, 1.0) == "2.00x"
