@@ -74,8 +74,8 @@ class VmappedFunction:
             raise ValueError(f"parallel must be 'auto', True or False, got {parallel!r}")
         if boundscheck is not None and not isinstance(boundscheck, bool):
             raise TypeError(f"boundscheck must be None, True or False, got {boundscheck!r}")
-        if target != "cpu":
-            raise ValueError(f"target={target!r} is not supported yet; use target='cpu'")
+        if target not in ("cpu", "cuda"):
+            raise ValueError(f"target={target!r} is not supported; use 'cpu' or 'cuda'")
         self.parallel = parallel
         self.fastmath = bool(fastmath)
         self.boundscheck = boundscheck
@@ -133,6 +133,9 @@ class VmappedFunction:
         return CacheInfo(currsize=len(self._specializations), **self._counts)
 
     def __call__(self, *args, **kwargs):
+        if self.target == "cuda":
+            from .targets.cuda import cuda_call
+            return cuda_call(self, args, kwargs)
         key = plan_key(args, kwargs)
         plan = self._plans.get(key) if key is not None else None
         if plan is not None:
@@ -179,7 +182,8 @@ class VmappedFunction:
             f"body: {body}",
             "specialization key:", *arguments,
             f"target: {self.target}",
-            f"loop: {decision} ({rule})",
+            f"loop: {decision} ({rule})" if self.target == "cpu"
+            else "loop: one CUDA thread per example (grid-stride)",
         ])
 
     def _runs_parallel(self, call, spec: Specialization) -> bool:
@@ -341,8 +345,9 @@ def vmap(fun=None, in_axes=0, out_axes=0, *, axis_size=None, parallel="auto",
         Keep compiled kernels on disk, keyed on the per-example function's
         code, its closure values, and the globals and ``@njit`` helpers it
         uses (see ``numbavmap.fingerprint``).
-    target : {"cpu"}
-        Where the kernel runs.
+    target : {"cpu", "cuda"}
+        Where the kernel runs: "cuda" runs one GPU thread per example
+        (numba-cuda, ``pip install "numbavmap[cuda]"``; see the GPU guide).
 
     Returns
     -------
