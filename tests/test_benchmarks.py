@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from asv_benchmarks import compare
+from asv_benchmarks import compare, gpu
 from asv_benchmarks import workloads as wl
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,3 +110,12 @@ def test_fmt_time_units():
     assert compare.fmt_time(0.0123) == "12.3 ms"
     assert compare.fmt_time(7e-7) == "0.7 us"
     assert compare.fmt_time(np.float64(1.0).item()) == "1 s"
+
+
+def test_gpu_table_and_skip_line():
+    assert "skipped, no CUDA GPU" in gpu.markdown(None, "no CUDA GPU")
+    fast, slow = wl.Timing(0.001, 0.001, 3, 1), wl.Timing(0.004, 0.004, 3, 1)
+    table = gpu.markdown({"W1 case": {"numbavmap": fast, "hand_cuda": slow, "jax": "n/a (x)",
+                                      "numbavmap first call": 1.5}})
+    assert "| W1 case | numbavmap | 1 ms | 0.25x |  |" in table
+    assert "|  | jax | n/a (x) |  |  |" in table and "1.5 s" in table

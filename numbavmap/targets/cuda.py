@@ -61,7 +61,7 @@ from ..trees import flatten, unflatten
 THREADS_PER_BLOCK = 128
 #: At most this many blocks per launch: larger batches take the grid-stride loop.
 MAX_BLOCKS = 2**16
-#: Kernels per VmappedFunction, by generated source.
+#: Kernels per VmappedFunction, by kernel description.
 _KERNELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -165,19 +165,22 @@ def {desc.kernel_name}({kernel_params}):
 
 
 def _kernel(vmapped, spec):
-    """The CUDA kernel for ``spec`` (compiled at its first launch; one per source),
-    and the order in which it takes the call's leaves."""
-    description, order = positional_call(spec.description, vmapped.innermost)
-    source = kernel_source(description)
+    """The CUDA kernel for ``spec`` (compiled at its first launch; one per kernel
+    description), and the order in which it takes the call's leaves."""
     kernels = _KERNELS.setdefault(vmapped, {})
-    if source not in kernels:
-        check_allocations(vmapped, spec)
-        namespace = dict(spec.namespace)
-        namespace[description.function] = cuda.jit(
-            device=True, fastmath=vmapped.fastmath)(vmapped.per_example.py_func)
-        module = load_module(source, namespace, None)
-        kernels[source] = (getattr(module, description.kernel_name), order)
-    return kernels[source]
+    found = kernels.get(spec.description)
+    if found is not None:
+        return found
+    with vmapped._lock:
+        if spec.description not in kernels:
+            check_allocations(vmapped, spec)
+            description, order = positional_call(spec.description, vmapped.innermost)
+            namespace = dict(spec.namespace)
+            namespace[description.function] = cuda.jit(
+                device=True, fastmath=vmapped.fastmath)(vmapped.per_example.py_func)
+            module = load_module(kernel_source(description), namespace, None)
+            kernels[spec.description] = (getattr(module, description.kernel_name), order)
+    return kernels[spec.description]
 
 
 def positional_call(desc: KernelDescription, py_func) -> tuple[KernelDescription, list]:
@@ -290,7 +293,8 @@ def _with_example(call, on_device: dict, index: int):
         if axis is None:
             leaves[k] = device.copy_to_host()
         elif call.size:
-            example = device[(slice(None),) * axis + (index,)].copy_to_host()
+            example = device[(slice(None),) * axis + (index,)]
+            example = example.copy_to_host() if is_device_array(example) else example
             leaves[k] = np.broadcast_to(np.expand_dims(example, axis), device.shape)
     return replace(call, leaves=leaves)
 
