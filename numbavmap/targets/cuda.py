@@ -76,7 +76,7 @@ def cuda_call(vmapped, args: tuple, kwargs: dict):
         raise ValueError(f"{vmapped._error_prefix()}: boundscheck=True is not supported "
                          "with target='cuda'")
     values, devices = _host_stand_ins((*args, *kwargs.values()))
-    args, kwargs = values[: len(args)], dict(zip(kwargs, values[len(args) :]))
+    args, kwargs = tuple(values[: len(args)]), dict(zip(kwargs, values[len(args) :]))
     call = vmapped._bind(args, kwargs)
     on_device = {index: devices[id(value)] for index, value in enumerate(call.leaves)
                  if id(value) in devices}
