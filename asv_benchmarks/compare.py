@@ -9,7 +9,9 @@ first-call time, under a header that describes the machine. Progress goes to
 stderr.
 ``--quick`` (under two minutes on 2 cores) takes fewer samples and a smaller
 W5 grid, and says so in the header. The implementations and workloads are
-those of :mod:`asv_benchmarks.workloads`.
+those of :mod:`asv_benchmarks.workloads`; on a machine with a CUDA GPU a
+second table times W1 and W5 with ``target="cuda"`` (:mod:`asv_benchmarks.gpu`;
+``--no-gpu`` leaves it out, and without a GPU it says it was skipped).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
+from asv_benchmarks import gpu
 from asv_benchmarks import workloads as wl
 
 #: Samples per implementation and the least time one sample takes, by mode.
@@ -282,11 +285,19 @@ def main(argv=None):
         metavar="KEY",
         help="W1 ... W7 (default: all)",
     )
+    parser.add_argument("--no-gpu", action="store_true",
+                        help="leave out the GPU section (W1 and W5 with target='cuda')")
     args = parser.parse_args(argv)
     size = "quick" if args.quick else "full"
     load_before = os.getloadavg()[0]
     times, first = run(size, args.workloads)
     table = markdown(size, times, first, load_before)
+    if not args.no_gpu:
+        reason = gpu.unavailable()
+        if reason is None:
+            progress("GPU section: W1 and W5 with target='cuda'")
+        gpu_times = None if reason else gpu.run(size, **SETTINGS[size])
+        table += "\n" + gpu.markdown(gpu_times, reason)
     print(table)
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)

@@ -77,7 +77,9 @@ class VmappedFunction:
         #: The compile options, one frozen value (see ``numbavmap.options``).
         self.options = Options.checked(parallel=parallel, fastmath=fastmath,
                                        boundscheck=boundscheck, cache=cache, target=target)
-        self._target = targets.get(self.options.target)
+        if self.options.target not in targets.names():
+            raise ValueError(f"target={target!r} is not a known target; "
+                             f"use one of {targets.names()}")
         functools.update_wrapper(self, self.py_func, updated=())
         nested = isinstance(self.py_func, VmappedFunction)
         #: The vmaps from this one inwards; the last one's py_func is plain Python.
@@ -117,6 +119,12 @@ class VmappedFunction:
         key = f"{function_fingerprint(self.innermost)} {self.options.key()}"
         return hashlib.sha256(key.encode()).hexdigest()
 
+    @functools.cached_property
+    def _target(self):
+        """The target object (imported at first use: optional targets bring
+        optional dependencies)."""
+        return targets.get(self.options.target)
+
     @property
     def _cache_key(self) -> str | None:
         """The fingerprint with ``cache=True`` (computed at the first compile), else None."""
@@ -132,6 +140,8 @@ class VmappedFunction:
         return CacheInfo(currsize=len(self._specializations), **self._counts)
 
     def __call__(self, *args, **kwargs):
+        if self.options.target != "cpu" and hasattr(self._target, "call"):
+            return self._target.call(self, args, kwargs)  # its own launch sequence
         key = plan_key(args, kwargs)
         plan = self._plans.get(key) if key is not None else None
         if plan is not None:
@@ -176,19 +186,25 @@ class VmappedFunction:
         body = "fused" if not_fused is None else f"not fused: {not_fused}"
         arguments = [f"  {name}: {_describe_leaf(key)}"
                      for name, key in zip(call.names, call.key[0])]
+        return "\n".join([
+            f"{self._error_prefix()} on {call.size} examples",
+            f"body: {body}",
+            "specialization key:", *arguments,
+            f"target: {self.options.target}",
+            f"loop: {self._loop_decision(call, spec)}",
+        ])
+
+    def _loop_decision(self, call, spec: Specialization) -> str:
+        """How the examples are spread over the hardware, and why (for ``explain``)."""
+        if self.options.target != "cpu":  # described without importing the target
+            return "one CUDA thread per example (grid-stride)"
         parallel = self.options.parallel
         work = call.size * spec.work
         rule = (f"parallel='auto': {work} work units "
                 f"{'>=' if work >= PARALLEL_THRESHOLD else '<'} {PARALLEL_THRESHOLD}"
                 if parallel == "auto" else f"parallel={parallel!r}")
         decision = "parallel (prange)" if self._runs_parallel(call, spec) else "serial"
-        return "\n".join([
-            f"{self._error_prefix()} on {call.size} examples",
-            f"body: {body}",
-            "specialization key:", *arguments,
-            f"target: {self.options.target}",
-            f"loop: {decision} ({rule})",
-        ])
+        return f"{decision} ({rule})"
 
     def _runs_parallel(self, call, spec: Specialization) -> bool:
         """The parallel decision for this call: ``parallel``, or "auto"'s work rule."""
@@ -369,8 +385,9 @@ def vmap(fun=None, in_axes=0, out_axes=0, *, axis_size=None, parallel="auto",
         Keep compiled kernels on disk, keyed on the per-example function's
         code, its closure values, and the globals and ``@njit`` helpers it
         uses (see ``numbavmap.fingerprint``).
-    target : {"cpu"}
-        Where the kernel runs.
+    target : {"cpu", "cuda"}
+        Where the kernel runs: "cuda" runs one GPU thread per example
+        (numba-cuda, ``pip install "numbavmap[cuda]"``; see the GPU guide).
 
     Returns
     -------

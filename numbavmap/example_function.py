@@ -14,6 +14,7 @@ import inspect
 import operator
 import re
 import types as pytypes
+import weakref
 
 import numba
 from numba.core import types
@@ -158,7 +159,7 @@ class _StopAfterTyping(FunctionPass):
         FunctionPass.__init__(self)
 
     def run_pass(self, state):
-        raise _EarlyPipelineCompletion(state.return_type)
+        raise _EarlyPipelineCompletion(state)
 
 
 class _TypingPipeline(CompilerBase):
@@ -182,9 +183,23 @@ def _typed_only(dispatcher, arg_types: tuple):
     target.options.parse_as_flags(flags, dispatcher.targetoptions)
     target.typing_context.refresh()
     target.target_context.refresh()
-    return compile_extra(target.typing_context, target.target_context, dispatcher.py_func,
-                         args=arg_types, return_type=None, flags=flags, locals=dispatcher.locals,
-                         pipeline_class=_TypingPipeline)
+    state = compile_extra(target.typing_context, target.target_context, dispatcher.py_func,
+                          args=arg_types, return_type=None, flags=flags,
+                          locals=dispatcher.locals, pipeline_class=_TypingPipeline)
+    _TYPED_IR.setdefault(dispatcher, {})[arg_types] = (state.func_ir.blocks, state.typemap)
+    return state.return_type
+
+
+#: The typed IR of per-example functions typed without compiling.
+_TYPED_IR: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def typed_blocks(dispatcher) -> list[tuple[dict, dict]]:
+    """``(blocks, typemap)`` of every typing of ``dispatcher``: its compiled
+    overloads and the typings ``result_type`` did without compiling."""
+    found = [(overload.type_annotation.blocks, overload.type_annotation.typemap)
+             for overload in dispatcher.overloads.values()]
+    return found + list(_TYPED_IR.get(dispatcher, {}).values())
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -134,18 +134,27 @@ def raise_failure(spec: Specialization, call, index: int):
     The example runs again on its own: it raises its exception (RAISED), or
     returns a result of another shape than example 0's (WRONG_SHAPE).
     """
+    error = example_failure(spec, call, index)
+    if error is None:
+        raise RuntimeError(f"example {index} failed inside the compiled kernel "
+                           "but not when run again on its own")
+    raise error from None
+
+
+def example_failure(spec: Specialization, call, index: int) -> Exception | None:
+    """The error example ``index`` gives when run again on its own, with its index,
+    or None when it succeeds with example 0's shapes."""
     leaves = [kernel_value(value) for value in example_leaves(call, index)]
     try:
         result = call_with_leaves(spec.rerun, call, leaves)
-    except Exception as exc:
-        raise with_example_index(exc, index) from None
+    except Exception as exc:  # noqa: BLE001 - the user's exception, returned to be raised
+        return with_example_index(exc, index)
     result_leaves, _ = flatten(result)
     for k, value in enumerate(result_leaves):
         if np.shape(value) != spec.out_shapes[k]:
-            raise ValueError(
+            return ValueError(
                 f"examples return different shapes: example {index} returned "
                 f"{spec.out_names[k]} of shape {np.shape(value)}, but example 0 "
                 f"returned shape {spec.out_shapes[k]}"
             )
-    raise RuntimeError(f"example {index} failed inside the compiled kernel "
-                       "but not when run again on its own")
+    return None

@@ -12,6 +12,13 @@ from pathlib import Path
 
 os.environ.setdefault("NUMBA_OPT", "1")
 
+#: tests/cuda needs a GPU or Numba's CUDA simulator, chosen before Numba is
+#: imported: ``tests/test_cuda_simulator.py`` runs it in a subprocess with
+#: ``NUMBA_ENABLE_CUDASIM=1``; on a GPU run ``NUMBAVMAP_CUDA_TESTS=1 pytest tests/cuda``.
+CUDA_TESTS = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1" or bool(
+    os.environ.get("NUMBAVMAP_CUDA_TESTS"))
+collect_ignore = [] if CUDA_TESTS else ["cuda"]
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # asv_benchmarks/ is not installed with the package
     sys.path.append(str(ROOT))

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from asv_benchmarks import compare
+from asv_benchmarks import compare, gpu
 from asv_benchmarks import workloads as wl
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,3 +118,12 @@ def test_first_call_in_fresh_processes_cold_then_warm():
     cold, warm = first_call.cold_and_warm("W1", "numbavmap", repeat=1)
     assert cold > 0 and warm > 0
     assert first_call._seconds(None) == "-" and first_call._ratio(2.0, 1.0) == "2.00x"
+
+
+def test_gpu_table_and_skip_line():
+    assert "skipped, no CUDA GPU" in gpu.markdown(None, "no CUDA GPU")
+    fast, slow = wl.Timing(0.001, 0.001, 3, 1), wl.Timing(0.004, 0.004, 3, 1)
+    table = gpu.markdown({"W1 case": {"numbavmap": fast, "hand_cuda": slow, "jax": "n/a (x)",
+                                      "numbavmap first call": 1.5}})
+    assert "| W1 case | numbavmap | 1 ms | 0.25x |  |" in table
+    assert "|  | jax | n/a (x) |  |  |" in table and "1.5 s" in table

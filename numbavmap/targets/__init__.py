@@ -34,9 +34,13 @@ class Target(Protocol):
     def runs_parallel(self, options, examples: int, work_per_example: int) -> bool:
         """The parallel decision for a call of ``examples`` examples."""
 
+    # A target with its own launch sequence (device copies, device arrays,
+    # status kernels: CUDA) instead offers ``call(vmapped, args, kwargs)``,
+    # which reuses bind, trace and describe through ``vmapped``.
+
 
 #: Targets by name: built in (imported when first asked for), then registered.
-_BUILT_IN = {"cpu": (".cpu", "CPU")}
+_BUILT_IN = {"cpu": (".cpu", "CPU"), "cuda": (".cuda", "CUDA")}
 _REGISTERED: dict[str, Target] = {}
 
 
@@ -47,6 +51,11 @@ def register(target: Target) -> None:
     _REGISTERED[target.name] = target
 
 
+def names() -> list[str]:
+    """The names ``vmap(..., target=...)`` accepts."""
+    return sorted([*_BUILT_IN, *_REGISTERED])
+
+
 def get(name: str) -> Target:
     """The target called ``name``."""
     if name in _REGISTERED:
@@ -54,5 +63,4 @@ def get(name: str) -> Target:
     if name in _BUILT_IN:
         module, attribute = _BUILT_IN[name]
         return getattr(importlib.import_module(module, __name__), attribute)
-    known = sorted([*_BUILT_IN, *_REGISTERED])
-    raise ValueError(f"target={name!r} is not a known target; use one of {known}")
+    raise ValueError(f"target={name!r} is not a known target; use one of {names()}")

@@ -118,6 +118,15 @@ def call_lines(desc: KernelDescription) -> list[str]:
     return lines
 
 
+def example_body(desc: KernelDescription) -> list[str]:
+    """The per-example function's body before ``return OK``: the inner levels'
+    loops around the fused lines or the call (without its ``try``)."""
+    inner = [f"for {loop_index(level)} in range(n{level}):" for level in range(1, desc.levels)]
+    per_example = list(desc.body) if desc.body is not None else call_lines(desc)
+    body = [" " * 4 * depth + line for depth, line in enumerate(inner)]
+    return body + ["    " * len(inner) + line for line in per_example]
+
+
 def _indent(lines, depth: int) -> str:
     return "\n".join("    " * depth + line for line in lines)
 
@@ -140,10 +149,7 @@ def generate_source(desc: KernelDescription, options: Options) -> str:
     names += desc.sizes
     extra = ["n0", "parallel"] if options.parallel == "auto" else ["n0"]
     kernel_params = ", ".join(names + extra)
-    inner = [f"for {loop_index(level)} in range(n{level}):" for level in range(1, desc.levels)]
-    per_example = list(desc.body) if desc.body is not None else call_lines(desc)
-    body = [" " * 4 * depth + line for depth, line in enumerate(inner)]
-    body += ["    " * len(inner) + line for line in per_example]
+    body = example_body(desc)
     flags = options.numba_flags()
     fused_flags = flags + (", error_model='numpy'" if desc.body is not None else "")
     globals_note = ", ".join([desc.function] + [name for _, name in desc.namedtuples])
