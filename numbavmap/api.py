@@ -29,6 +29,7 @@ from .kernel import PARALLEL_THRESHOLD
 from .loader import load_module
 from .specialize import Specialization
 from .specs import normalize_spec
+from .targets import dask_hook
 from .trace import call_with_leaves, example_leaves, trace, zero_example_leaves
 
 CacheInfo = namedtuple("CacheInfo", ["traces", "compilations", "hits", "currsize"])
@@ -138,6 +139,9 @@ class VmappedFunction:
         if plan is not None:
             self._counts["hits"] += 1
             return plan.run(args)
+        if dask_hook.has_dask_array(args, kwargs):
+            from .targets.dask import dask_call
+            return dask_call(self, args, kwargs)
         call = self._bind(args, kwargs)
         spec = self._specialization(call)
         plan = CallPlan(spec, call, self._runs_parallel(call, spec))
@@ -150,6 +154,14 @@ class VmappedFunction:
                 self._plans.clear()
             self._plans[key] = plan
         return plan.run(call.leaves)
+
+    def __reduce__(self):
+        """Pickles as ``py_func`` and the options; a process rebuilds one per token."""
+        return dask_hook.reduce(self)
+
+    def __dask_tokenize__(self) -> str:
+        """Dask's token: the function's fingerprint and every level's options."""
+        return dask_hook.token(self)
 
     def inspect_kernel(self, *args, **kwargs) -> str:
         """The generated kernel source that a call with these arguments would run."""

@@ -1,0 +1,1 @@
+"""Where a vmapped call runs beyond one in-process kernel call (``dask``: Dask arrays)."""
