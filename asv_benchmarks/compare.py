@@ -1,6 +1,7 @@
 """Every workload, every implementation, side by side in one process.
 
     python -m asv_benchmarks.compare [--quick] [--png PATH] [--markdown PATH]
+    python -m asv_benchmarks.compare --dask [--dask-rows N]
 
 Prints a markdown table of median (and best) times, with ratios of the medians
 against the hand-written scalar-loop ``prange`` kernel (``hand_loops``) and
@@ -9,7 +10,8 @@ first-call time, under a header that describes the machine. Progress goes to
 stderr.
 ``--quick`` (under two minutes on 2 cores) takes fewer samples and a smaller
 W5 grid, and says so in the header. The implementations and workloads are
-those of :mod:`asv_benchmarks.workloads`.
+those of :mod:`asv_benchmarks.workloads`. ``--dask`` runs W1 on Dask arrays
+instead (:mod:`asv_benchmarks.dask_workload`; needs ``numbavmap[dask]``).
 """
 
 from __future__ import annotations
@@ -282,7 +284,18 @@ def main(argv=None):
         metavar="KEY",
         help="W1 ... W7 (default: all)",
     )
+    parser.add_argument("--dask", action="store_true",
+                        help="W1 on Dask arrays on a 2-worker LocalCluster instead")
+    parser.add_argument("--dask-rows", type=lambda text: int(float(text)), default=10_000_000,
+                        help="rows of W1 for --dask (default 1e7: 240 MB; 1e8 is 2.4 GB)")
     args = parser.parse_args(argv)
+    if args.dask:
+        from asv_benchmarks import dask_workload
+
+        table = dask_workload.markdown(args.dask_rows, dask_workload.run(args.dask_rows,
+                                                                         progress))
+        print(table)
+        return 0
     size = "quick" if args.quick else "full"
     load_before = os.getloadavg()[0]
     times, first = run(size, args.workloads)

@@ -29,6 +29,7 @@ import weakref
 import dask
 import dask.array as da
 import numpy as np
+from dask.layers import ArrayValuesDep
 
 from ..errors import shift_example_index
 from ..trees import flatten, unflatten
@@ -65,14 +66,20 @@ def dask_call(vmapped, args: tuple, kwargs: dict):
     offsets = tuple(int(o) for o in np.cumsum((0,) + chunks[:-1]))
     task = _Block(function, tree, keywords, depths, _output_checks(spec), vmapped._error_prefix())
     results = da.blockwise(
-        task, (BATCH,), da.from_array(np.array(offsets, np.int64), chunks=1), (BATCH,),
+        task, (BATCH,), _offsets(offsets, chunks), (BATCH,),
         *block_args, dtype=object, meta=np.empty((0,), object), align_arrays=False,
-        concatenate=False, adjust_chunks={BATCH: chunks},
+        adjust_chunks={BATCH: chunks},
         name=f"vmap-{vmapped.__name__}-{dask.base.tokenize(task, offsets, *block_args)}")
     outputs = [_unmapped_output(results, spec, k, offsets, chunks, vmapped)
                if spec.unmapped[k] else _mapped_output(results, spec, k, call.size)
                for k in range(len(spec.out_dtypes))]
     return outputs[0] if spec.out_tree.is_leaf else unflatten(spec.out_tree, outputs)
+
+
+def _offsets(offsets: tuple, chunks: tuple) -> ArrayValuesDep:
+    """Each block's first example, handed to its task as ``map_blocks`` hands
+    ``block_info`` (no task of its own)."""
+    return ArrayValuesDep((chunks,), np.array(offsets, np.int64))
 
 
 def _arguments(tree, keywords: tuple, leaves: list) -> tuple[list, dict]:
@@ -211,7 +218,8 @@ def _mapped_output(results: da.Array, spec, k: int, size: int) -> da.Array:
     return da.blockwise(
         operator.getitem, index, results, (BATCH,), k, None, dtype=dtype,
         new_axes={index[d]: shape[d] for d in range(len(shape)) if d != position},
-        meta=np.empty((0,) * len(shape), dtype))
+        meta=np.empty((0,) * len(shape), dtype),
+        name=f"{results.name.rsplit('-', 1)[0]}-{k}-{dask.base.tokenize(results.name, k)}")
 
 
 def _unmapped_output(results: da.Array, spec, k: int, offsets, chunks, vmapped) -> da.Array:
@@ -251,8 +259,8 @@ class _Block:
         return (token(self.function), repr(self.tree), self.keywords, self.depths,
                 repr(self.outputs))
 
-    def __call__(self, offsets, *leaves):
-        offset = int(offsets[0])
+    def __call__(self, offset, *leaves):
+        offset = int(offset)
         leaves = [_unwrap(value, depth) for value, depth in zip(leaves, self.depths)]
         args, kwargs = _arguments(self.tree, self.keywords, leaves)
         try:
