@@ -110,3 +110,11 @@ def test_fmt_time_units():
     assert compare.fmt_time(0.0123) == "12.3 ms"
     assert compare.fmt_time(7e-7) == "0.7 us"
     assert compare.fmt_time(np.float64(1.0).item()) == "1 s"
+
+
+def test_dask_table_builds_from_results():
+    from asv_benchmarks import dask_workload
+
+    table = dask_workload.markdown(1_000, [("cluster", 0.1, 0.2), ("per task", 2e-3, 1e-3)])
+    assert "| cluster | 100 ms | 200 ms | 0.5x |" in table
+    assert "| per task | 2 ms | 1 ms | 2x |" in table
