@@ -18,6 +18,7 @@ so that no result travels back to the client):
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -30,14 +31,18 @@ SMALL_BLOCKS = 400
 REPEAT = 5
 
 
-def _median_seconds(run, repeat=REPEAT) -> float:
-    run()  # warm up: compile on every worker
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
+def _median_seconds(*runs, repeat=REPEAT) -> list[float]:
+    """Median seconds of each of ``runs``, after a warm-up (compiling on every
+    worker), its samples taken in turns so that other load hits them alike."""
+    for run in runs:
         run()
-        samples.append(time.perf_counter() - start)
-    return float(np.median(samples))
+    samples = [[] for _ in runs]
+    for _ in range(repeat):
+        for run, times in zip(runs, samples):
+            start = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - start)
+    return [float(np.median(times)) for times in samples]
 
 
 def _rows(rows: int, blocks: int):
@@ -61,9 +66,8 @@ def _persisted(collection, scheduler):
 
 def _pair(x, scheduler, vmapped):
     """Median seconds of numbavmap and of the NumPy expression on ``x``."""
-    numbavmap = _median_seconds(lambda: _persisted(vmapped(x), scheduler))
-    numpy = _median_seconds(lambda: _persisted((x**2).sum(axis=1), scheduler))
-    return numbavmap, numpy
+    return _median_seconds(lambda: _persisted(vmapped(x), scheduler),
+                           lambda: _persisted((x**2).sum(axis=1), scheduler))
 
 
 def run(rows: int, progress=print) -> list[tuple[str, float, float]]:
@@ -92,11 +96,10 @@ def run(rows: int, progress=print) -> list[tuple[str, float, float]]:
                         *(s / SMALL_BLOCKS for s in seconds)))
     progress("  dask: threaded scheduler, serial kernels against parallel=True")
     x = _persisted(_rows(rows, BLOCKS), "threads")
-    serial = _median_seconds(lambda: _persisted(vmapped(x), "threads"))
-    parallel = _median_seconds(lambda: _persisted(
-        vmap(wl.sum_of_squares, parallel=True)(x), "threads"))
-    results.append(("threads: parallel='auto' (serial in tasks) vs parallel=True", serial,
-                    parallel))
+    parallel = vmap(wl.sum_of_squares, parallel=True)
+    results.append(("threads: parallel='auto' (serial in tasks) vs parallel=True",
+                    *_median_seconds(lambda: _persisted(vmapped(x), "threads"),
+                                     lambda: _persisted(parallel(x), "threads"))))
     return results
 
 
@@ -104,7 +107,8 @@ def markdown(rows: int, results) -> str:
     """The table ``compare --dask`` prints."""
     lines = [
         f"W1 (`np.sum(v**2)`, rows of 3) on Dask arrays, {rows:_} rows; median of "
-        f"{REPEAT} runs of persist-and-wait after a warm-up.",
+        f"{REPEAT} runs of persist-and-wait after a warm-up, taken in turns; load average "
+        f"{os.getloadavg()[0]:.1f} at the end.",
         "",
         "| measurement | numbavmap | other | ratio |",
         "| --- | ---: | ---: | ---: |",
