@@ -1,6 +1,7 @@
 """Every workload, every implementation, side by side in one process.
 
     python -m asv_benchmarks.compare [--quick] [--png PATH] [--markdown PATH]
+    python -m asv_benchmarks.compare --dask [--dask-rows N]
 
 Prints a markdown table of median (and best) times, with ratios of the medians
 against the hand-written scalar-loop ``prange`` kernel (``hand_loops``) and
@@ -12,6 +13,8 @@ W5 grid, and says so in the header. The implementations and workloads are
 those of :mod:`asv_benchmarks.workloads`; on a machine with a CUDA GPU a
 second table times W1 and W5 with ``target="cuda"`` (:mod:`asv_benchmarks.gpu`;
 ``--no-gpu`` leaves it out, and without a GPU it says it was skipped).
+``--dask`` runs W1 on Dask arrays
+instead (:mod:`asv_benchmarks.dask_workload`; needs ``numbavmap[dask]``).
 """
 
 from __future__ import annotations
@@ -287,7 +290,18 @@ def main(argv=None):
     )
     parser.add_argument("--no-gpu", action="store_true",
                         help="leave out the GPU section (W1 and W5 with target='cuda')")
+    parser.add_argument("--dask", action="store_true",
+                        help="W1 on Dask arrays on a 2-worker LocalCluster instead")
+    parser.add_argument("--dask-rows", type=lambda text: int(float(text)), default=10_000_000,
+                        help="rows of W1 for --dask (default 1e7: 240 MB; 1e8 is 2.4 GB)")
     args = parser.parse_args(argv)
+    if args.dask:
+        from asv_benchmarks import dask_workload
+
+        table = dask_workload.markdown(args.dask_rows, dask_workload.run(args.dask_rows,
+                                                                         progress))
+        print(table)
+        return 0
     size = "quick" if args.quick else "full"
     load_before = os.getloadavg()[0]
     times, first = run(size, args.workloads)

@@ -32,7 +32,7 @@ from .fingerprint import function_fingerprint
 from .options import Options
 from .specialize import Specialization
 from .specs import normalize_spec
-from .targets import cpu_jit
+from .targets import cpu_jit, dask_hook
 from .targets.cpu import PARALLEL_THRESHOLD
 from .trace import call_with_leaves, example_leaves, trace, zero_example_leaves
 
@@ -147,6 +147,9 @@ class VmappedFunction:
         if plan is not None:
             self._counts["hits"] += 1
             return plan.run(args)
+        if dask_hook.has_dask_array(args, kwargs):
+            from .targets.dask import dask_call
+            return dask_call(self, args, kwargs)
         call = self._bind(args, kwargs)
         spec = self._specialization(call)
         launcher = self._launcher(call.key, spec) if call.size else None
@@ -160,6 +163,14 @@ class VmappedFunction:
                 self._plans.clear()
             self._plans[key] = plan
         return result
+
+    def __reduce__(self):
+        """Pickles as ``py_func`` and the options; a process rebuilds one per token."""
+        return dask_hook.reduce(self)
+
+    def __dask_tokenize__(self) -> str:
+        """Dask's token: the function's fingerprint and every level's options."""
+        return dask_hook.token(self)
 
     def inspect_kernel(self, *args, **kwargs) -> str:
         """The generated kernel source that a call with these arguments would run."""

@@ -17,8 +17,25 @@ def prefix(name: str, in_axes, out_axes) -> str:
 
 
 def with_example_index(exc: Exception, index: int) -> Exception:
-    """The same exception type and message, with the failing example's index added."""
-    return _with_context(exc, f"in vmap example {index}", f"raised by vmap example {index}")
+    """The same exception type and message, with the failing example's index added.
+
+    The result keeps ``(exc, index)`` as ``vmap_example``, so that a caller
+    that ran a slice of a larger batch can renumber it (``shift_example_index``).
+    """
+    new = _with_context(exc, f"in vmap example {index}", f"raised by vmap example {index}")
+    new.vmap_example = (exc, index)
+    return new
+
+
+def shift_example_index(exc: Exception, offset: int) -> Exception:
+    """``exc`` from ``with_example_index`` renumbered for a batch slice that starts
+    at example ``offset``; any other exception unchanged."""
+    original, index = getattr(exc, "vmap_example", (None, None))
+    if original is None:
+        return exc
+    if original is exc:
+        exc.__notes__.remove(f"raised by vmap example {index}")
+    return with_example_index(original, offset + index)
 
 
 def for_empty_batch(exc: Exception) -> Exception:

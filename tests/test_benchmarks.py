@@ -127,3 +127,11 @@ def test_gpu_table_and_skip_line():
                                       "numbavmap first call": 1.5}})
     assert "| W1 case | numbavmap | 1 ms | 0.25x |  |" in table
     assert "|  | jax | n/a (x) |  |  |" in table and "1.5 s" in table
+
+
+def test_dask_table_builds_from_results():
+    from asv_benchmarks import dask_workload
+
+    table = dask_workload.markdown(1_000, [("cluster", 0.1, 0.2), ("per task", 2e-3, 1e-3)])
+    assert "| cluster | 100 ms | 200 ms | 0.5x |" in table
+    assert "| per task | 2 ms | 1 ms | 2x |" in table

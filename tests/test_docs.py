@@ -83,6 +83,14 @@ FEATURES = {
         functools.partial(_has_module, "jax"),
         "jax is not installed (pip install 'numbavmap[jax]')",
     ),
+    "dask": (
+        functools.partial(_has_module, "distributed"),
+        "dask is not installed (pip install 'numbavmap[dask]')",
+    ),
+    "xarray": (
+        functools.partial(_has_module, "xarray"),
+        "xarray is not installed (pip install 'numbavmap[dask]')",
+    ),
 }
 
 
