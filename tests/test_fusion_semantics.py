@@ -240,7 +240,8 @@ def test_shaped_operations_match_the_unfused_function(entry, axis, dtypes, seed)
 
 
 SCALAR_CONTROL = [
-    "    t = np.sum(a)\n    if t > 1:\n        y = t + t\n    else:\n        y = -t\n    return y\n",
+    "    t = np.sum(a)\n    if t > 1:\n        y = t + t\n    else:\n        y = -t\n"
+    "    return y\n",
     "    acc = a[0] * 0\n    for k in range(1, a.shape[0]):\n        acc = acc + a[k] * k\n"
     "    return acc\n",
     "    best = a[0]\n    for value in a:\n        best = max(best, value)\n    return best\n",
