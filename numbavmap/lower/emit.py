@@ -96,7 +96,7 @@ class Emitter:
     def buffer(self, value: Array) -> Array:
         """``value`` computed once into a scratch array of its shape and dtype."""
         value = stored(value)
-        if _size(value.shape) > UNROLL_LIMIT**2:
+        if elements(value.shape) > UNROLL_LIMIT**2:
             raise Unsupported("a temporary array too large to store per example")
         name = self.fresh("buffer")
         shape = ", ".join(map(str, value.shape)) + ("," if len(value.shape) == 1 else "")
@@ -115,7 +115,8 @@ class Emitter:
         return shape, dims, placed
 
 
-def _size(shape) -> int:
+def elements(shape) -> int:
+    """How many elements an array of ``shape`` has."""
     total = 1
     for size in shape:
         total *= size

@@ -16,7 +16,7 @@ import operator
 import numpy as np
 from numba.core import types
 
-from .emit import Emitter
+from .emit import Emitter, elements
 from .shapes import along, without
 from .values import (
     Array,
@@ -139,7 +139,7 @@ class Rules(Emitter):
         total = self.accumulate(name, value, initial, update, numba_type)
         if name != "mean":
             return total
-        mean = f"{total.expr} / {_size(value.shape)}"
+        mean = f"{total.expr} / {elements(value.shape)}"
         if typed(operator.truediv, [numba_type, types.intp]) != numba_type:
             mean = convert(mean, numba_type)
         return self.scalar(mean, numba_type)
@@ -234,7 +234,7 @@ class Rules(Emitter):
         total = self.fresh("ssd")
         self.emit(f"{total} = 0.0")
         self.loop(value.dims, lambda index: self._squared(item, squares.element(index), total))
-        var = self.scalar(f"{total} / {_size(value.shape)}", types.float64)
+        var = self.scalar(f"{total} / {elements(value.shape)}", types.float64)
         return var if name == "var" else self.scalar(f"{var.expr} ** 0.5", types.float64)
 
     def _squared(self, item: str, element: str, total: str) -> str:
@@ -380,13 +380,6 @@ class Rules(Emitter):
 
         return Array(value.shape[:last] + (length,), value.dims[:last] + (str(length),),
                      value.dtype, element, heavy=value.heavy)
-
-
-def _size(shape) -> int:
-    total = 1
-    for size in shape:
-        total *= size
-    return total
 
 
 #: Static values of int64 arithmetic (shapes, counters) computed when compiling.
