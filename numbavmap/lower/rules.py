@@ -80,13 +80,12 @@ class Rules(Emitter):
         return Array(shape, dims, result_type.dtype, element, element_type, heavy)
 
     def where(self, condition, x, y):
-        """``np.where``: an array, 0-d when every argument is a scalar (as in Numba)."""
+        """``np.where``: an array, 0-d when every argument is a scalar (as in Numba),
+        which then broadcasts as one element."""
         args = [stored(arg) for arg in (condition, x, y)]
         numba_type = typed(np.where, [arg.type for arg in args])
         arrays = [arg for arg in args if isinstance(arg, Array)]
-        if not arrays:
-            raise Unsupported("np.where of scalars (a 0-d array)")
-        shape, dims, placed = self.common(arrays)
+        shape, dims, placed = self.common(arrays) if arrays else ((), (), [])
         placed = iter(placed)
         args = [next(placed) if isinstance(arg, Array) else arg for arg in args]
         dtype = numba_type.dtype
