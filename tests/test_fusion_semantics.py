@@ -11,7 +11,7 @@ import linecache
 import numba
 import numpy as np
 import pytest
-from hypothesis import given, reject, settings
+from hypothesis import Phase, given, reject, settings
 from hypothesis import strategies as st
 from numba.np.numpy_support import as_dtype
 
@@ -180,3 +180,100 @@ def test_random_fused_expressions_match_the_unfused_function(expression, array_r
         actual = vmapped(a, b, s)
     exact = actual.dtype.kind in "biu" or not any(r in body for r in ("sum", "mean", "prod"))
     assert_same(actual, expected, exact=exact)
+
+
+# Broadcasting, axes, indexing, products and scans over dtypes -------------------
+
+#: (template, per-example shape of a, shape of the unmapped b); ``{k}`` is an axis.
+SHAPED = [
+    ("a + b", (2, 3), (3,)), ("a * b - 1", (2, 3), (2, 1)), ("np.maximum(a, b)", (3,), ()),
+    ("np.where(a > 1, a, b)", (2, 3), (3,)), ("(a - b) / 2", (2, 1, 3), (2, 1)),
+    ("np.sum(a, axis={k})", (2, 3), ()), ("a.sum(axis={k}) + b", (2, 3, 2), ()),
+    ("np.argmax(a, axis={k})", (3, 2), ()), ("np.argmin(a, {k})", (2, 3), ()),
+    ("np.argmax(a)", (4,), ()), ("a[1:] - a[:-1]", (5,), ()), ("a[::-2] * b", (5,), (3,)),
+    ("a[:, {k}] + a[-1]", (2, 2), ()), ("a.T + b", (2, 3), (2,)), ("np.cumsum(a)", (4,), ()),
+    ("np.cumprod(a)", (4,), ()), ("np.diff(a)", (2, 4), ()), ("np.diff(a, n=2)", (5,), ()),
+    ("np.clip(a, 1, 3)", (4,), ()), ("np.var(a)", (4,), ()), ("a.std()", (2, 3), ()),
+    ("np.trace(a)", (3, 3), ()), ("a @ b", (2, 3), (3, 2)), ("b @ a", (3,), (2, 3)),
+    ("np.dot(a, a)", (3,), ()), ("np.outer(a, b)", (2,), (3,)), ("np.cross(a, b)", (3,), (3,)),
+    ("max(a[0], b[0])", (3,), (2,)), ("np.sum(a) if np.max(a) > 0 else np.sum(a) * 2", (3,), ()),
+]
+PRODUCTS = ("@", "np.dot", "np.cross", "np.outer")
+NUMBERS = [np.int8, np.int32, np.int64, np.uint8, np.float32, np.float64]
+
+
+def statement(template: str, axis: int) -> str:
+    body = template.format(k=axis)
+    if " if " in body:
+        condition = body.split(" if ")[1].split(" else ")[0]
+        branches = body.split(" if ")[0], body.split(" else ")[1]
+        return f"    if {condition}:\n        return {branches[0]}\n    return {branches[1]}\n"
+    return f"    return {body}\n"
+
+
+# Shrinking recompiles every candidate: report the first failing example instead.
+@settings(max_examples=max(8, settings.default.max_examples // 2),
+          phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@given(entry=st.sampled_from(SHAPED), axis=st.integers(0, 1),
+       dtypes=st.tuples(st.sampled_from(NUMBERS), st.sampled_from(NUMBERS)),
+       seed=st.integers(0, 2**16))
+def test_shaped_operations_match_the_unfused_function(entry, axis, dtypes, seed):
+    template, a_shape, b_shape = entry
+    if any(product in template for product in PRODUCTS):
+        dtypes = (np.float64, np.float64) if seed % 2 else (np.float32, np.float32)
+    f = define(f"def f(a, b):\n{statement(template, axis)}")
+    rng = np.random.default_rng(seed)
+    a = values(rng, dtypes[0], (3, *a_shape))
+    b = values(rng, dtypes[1], b_shape)[()]  # a NumPy scalar for shape ()
+    with np.errstate(all="ignore"):
+        try:
+            f(a[0], b)
+            expected = compiled_loop(f, a, scalar=b)
+        except Exception:  # noqa: BLE001 - NumPy or Numba refuses it: no oracle
+            reject()
+        vmapped = vmap(f, in_axes=(0, None), parallel=False)
+        actual = vmapped(a, b)
+    assert is_fused(vmapped, a, b), vmapped.explain(a, b)
+    inexact = any(word in template for word in ("sum", "var", "std", "cumsum", "@", "dot"))
+    assert_same(actual, expected, exact=actual.dtype.kind in "biu" or not inexact)
+
+
+SCALAR_CONTROL = [
+    "    t = np.sum(a)\n    if t > 1:\n        y = t + t\n    else:\n        y = -t\n"
+    "    return y\n",
+    "    acc = a[0] * 0\n    for k in range(1, a.shape[0]):\n        acc = acc + a[k] * k\n"
+    "    return acc\n",
+    "    best = a[0]\n    for value in a:\n        best = max(best, value)\n    return best\n",
+    "    if a[0] > a[1]:\n        return a[0] - a[1]\n    s = min(a[1], a[2])\n"
+    "    return s + s\n",
+]
+
+
+@pytest.mark.parametrize("body", SCALAR_CONTROL, ids=range(len(SCALAR_CONTROL)))
+@pytest.mark.parametrize("dtype", [np.int8, np.float32, np.float64])
+def test_scalar_control_flow_fuses_and_matches_the_unfused_function(body, dtype):
+    f = define(f"def f(a):\n{body}")
+    a = values(np.random.default_rng(7), dtype, (6, 4))
+    vmapped = vmap(f, parallel=False)
+    expected = compiled_loop(f, a)
+    assert is_fused(vmapped, a), vmapped.explain(a)
+    assert_same(vmapped(a), expected, exact=expected.dtype.kind in "biu")
+
+
+def test_a_loop_whose_variable_changes_type_is_not_fused():
+    f = define("def f(a):\n    total = 0\n    for k in range(3):\n        total += a[k]\n"
+               "    return total\n")
+    a = np.ones((2, 3))
+    vmapped = vmap(f, parallel=False)
+    assert not is_fused(vmapped, a)
+    assert "changes type in the loop" in vmapped.explain(a)
+    np.testing.assert_array_equal(vmapped(a), [3.0, 3.0])
+
+
+def test_a_name_of_two_types_after_if_is_not_fused():
+    f = define("def f(a):\n    if a[0] > 0:\n        y = 1\n    else:\n        y = a[1]\n"
+               "    return y\n")
+    a = np.array([[1.0, 2.5], [-1.0, 2.5]])
+    vmapped = vmap(f, parallel=False)
+    assert "Numba unifies them" in vmapped.explain(a)
+    assert_same(vmapped(a), compiled_loop(f, a), exact=True)

@@ -159,8 +159,11 @@ def _fusion(vmapped, args, arg_types, outputs, leaf_types, taken) -> Fusion:
     targets = [Target(output.path, shape, dtype_and_ndim(leaf_type)[0], output.element)
                for output, shape, leaf_type in zip(outputs, shapes, leaf_types)]
     names = example_function.signature_names(vmapped.innermost, len(args))
-    fusion = fuse(vmapped.innermost, dict(zip(names, operands.values())), targets,
-                  taken | {arg.name for arg in args} | {out.name for out in outputs})
+    try:
+        fusion = fuse(vmapped.innermost, dict(zip(names, operands.values())), targets,
+                      taken | {arg.name for arg in args} | {out.name for out in outputs})
+    except Exception as exc:  # noqa: BLE001 - a rule that needs static sizes: not fused
+        return Fusion(None, f"{type(exc).__name__}: {exc} (sizes known only at run time)"), None
     return fusion, [[dim.expr() for dim in shape] for shape in shapes]
 
 

@@ -1,0 +1,15 @@
+"""Lowering per-example NumPy code into scalar loops (the fuser behind ``numbavmap.fuse``).
+
+One job per module, each layer using the one before:
+
+* ``values``: what the fuser computes with (scalars, lazy arrays, operands,
+  outputs) and the typed literals and conversions of generated source;
+* ``shapes``: index maps that cost nothing at run time: broadcasting,
+  static indexing and slicing, transposition;
+* ``emit``: the emitter of the body's lines: fresh names, loops, scalar
+  variables, accumulations and scratch buffers;
+* ``rules``: NumPy functions and methods, each written as loops with the
+  types (and the order of operations) Numba's own implementation gives;
+* ``fuser``: the walk over the function's statements and expressions,
+  including scalar ``if``/``else`` and ``for`` over static ranges.
+"""

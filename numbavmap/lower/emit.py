@@ -1,0 +1,132 @@
+"""The emitter of a fused body's lines: fresh names, loops, scalars, accumulations.
+
+Lines go to the current *sink*: the body itself, or the body of the loop
+being written, so that an element needing statements of its own (the inner
+loop of a matrix product, say) emits them just before the statement that
+uses it, at the right depth.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import numbers
+from collections.abc import Callable
+
+from ..numba_typing import constructor
+from .shapes import broadcast_shape, broadcast_to
+from .values import Array, Scalar, Unsupported, stored
+
+#: Most elements a heavy array may have before it is stored rather than
+#: recomputed, and most iterations a ``for`` loop is unrolled.
+UNROLL_LIMIT = 64
+
+
+class Emitter:
+    """Writes a body's lines, naming every variable it introduces afresh."""
+
+    def __init__(self, taken: set):
+        self.taken = set(taken)
+        self.lines: list[str] = []
+        self.sink = self.lines
+        self.depth = 0
+
+    def fresh(self, base: str) -> str:
+        counter = 0
+        while f"{base}_{counter}" in self.taken:
+            counter += 1
+        name = f"{base}_{counter}"
+        self.taken.add(name)
+        return name
+
+    def emit(self, line: str) -> None:
+        self.sink.append(line)
+
+    @contextlib.contextmanager
+    def capture(self, lines: list):
+        """Send emitted lines to ``lines`` for the duration."""
+        outer, self.sink = self.sink, lines
+        try:
+            yield lines
+        finally:
+            self.sink = outer
+
+    def indented(self, header: str, lines: list) -> None:
+        """``header`` followed by ``lines`` one level deeper (``pass`` if none)."""
+        self.emit(header)
+        for line in lines or ["pass"]:
+            self.emit(f"    {line}")
+
+    def scalar(self, expr: str, numba_type, value=None) -> Scalar:
+        """A new scalar variable holding ``expr``."""
+        name = self.fresh("scalar")
+        self.emit(f"{name} = {expr}")
+        return Scalar(name, numba_type, value)
+
+    def loop(self, dims, statement: Callable[[list], str]) -> None:
+        """Nested loops over ``dims`` around ``statement(indices)``.
+
+        The body's own loops count ``j0, j1...``; loops inside an element
+        take fresh names. Lines an element emits go inside the loop.
+        """
+        if self.depth == 0:
+            indices = [f"j{d}" for d in range(len(dims))]
+        else:
+            indices = [self.fresh("k") for _ in dims]
+        body: list[str] = []
+        self.depth += 1
+        try:
+            with self.capture(body):
+                body.append(statement(indices))
+        finally:
+            self.depth -= 1
+        for d, (index, dim) in enumerate(zip(indices, dims)):
+            self.emit(f"{'    ' * d}for {index} in range({dim}):")
+        for line in body:
+            self.emit("    " * len(dims) + line)
+
+    def accumulate(self, name: str, value: Array, initial: str, update: str,
+                   numba_type) -> Scalar:
+        """A scalar ``name_k`` of ``numba_type``, starting at ``initial``, updated once
+        per element (Numba's scalar rules, as its reductions' loops)."""
+        result_name = self.fresh(name)
+        self.emit(f"{result_name} = {initial}")
+        self.loop(value.dims, lambda index: update.format(r=result_name,
+                                                          e=value.element(index)))
+        return Scalar(result_name, numba_type)
+
+    def buffer(self, value: Array) -> Array:
+        """``value`` computed once into a scratch array of its shape and dtype."""
+        value = stored(value)
+        if elements(value.shape) > UNROLL_LIMIT**2:
+            raise Unsupported("a temporary array too large to store per example")
+        name = self.fresh("buffer")
+        shape = ", ".join(map(str, value.shape)) + ("," if len(value.shape) == 1 else "")
+        self.emit(f"{name} = np.empty(({shape}), {constructor(value.dtype)})")
+        self.loop(value.dims, lambda index: f"{name}[{', '.join(index)}] = "
+                                            f"{value.element(index)}")
+        return Array(value.shape, value.dims, value.dtype,
+                     lambda index: f"{name}[{', '.join(index)}]")
+
+    def common(self, arrays) -> tuple[tuple, tuple, list]:
+        """The broadcast shape and dims of ``arrays`` and each array as broadcast to
+        it; a heavy array that broadcasting would recompute is stored first."""
+        shape, dims = broadcast_shape(arrays)
+        placed = [broadcast_to(self.buffer(array) if array.heavy and array.shape != shape
+                               else array, shape, dims) for array in arrays]
+        return shape, dims, placed
+
+
+def size_source(value: Array) -> str:
+    """Source for how many elements ``value`` has: a literal where its shape is
+    known, else the product of its loop bounds (sizes known only at run time)."""
+    if all(isinstance(size, numbers.Integral) for size in value.shape):
+        return str(elements(value.shape))
+    return f"({' * '.join(value.dims)})"
+
+
+def elements(shape) -> int:
+    """How many elements an array of ``shape`` has."""
+    total = 1
+    for size in shape:
+        total *= size
+    return total

@@ -1,0 +1,464 @@
+"""The walk over a per-example function's statements and expressions.
+
+Statements: assignments (also to tuples of names), augmented assignments
+to scalars, ``if``/``else`` on scalars (a ``return`` in a branch makes the
+rest of the body the other branch), ``for`` over a static ``range`` or the
+first axis of an array (unrolled), and ``return``; docstrings and ``print``
+calls are dropped. Expressions: arithmetic, comparisons, NumPy ufuncs and
+the functions of ``rules.RULES``, static indexing and slicing, ``.T``,
+``.shape``, ``.size``, ``.ndim``, ``len``, and the scalar builtins ``abs``,
+``min``, ``max``, ``float``, ``int``. Names resolve as Python resolves
+them: locals, then closure variables, then globals.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import operator
+import types as pytypes
+
+import numpy as np
+from numba.core import types
+
+from .emit import UNROLL_LIMIT
+from .rules import METHODS, OPTIONAL, RULES, UFUNCS, Rules
+from .shapes import subscript, transpose
+from .values import (
+    CONVERSIONS,
+    Array,
+    Scalar,
+    Unsupported,
+    constant,
+    located,
+    operand_dtype,
+    scalar_type,
+    static_int,
+    stored,
+    typed,
+)
+
+#: Operator node -> (source symbol, Python operator).
+_BINARY = {
+    ast.Add: ("+", operator.add), ast.Sub: ("-", operator.sub), ast.Mult: ("*", operator.mul),
+    ast.Div: ("/", operator.truediv), ast.FloorDiv: ("//", operator.floordiv),
+    ast.Mod: ("%", operator.mod), ast.Pow: ("**", operator.pow),
+    ast.BitAnd: ("&", operator.and_), ast.BitOr: ("|", operator.or_),
+    ast.BitXor: ("^", operator.xor),
+}
+_LOGICAL = {"&", "|", "^"}
+_COMPARE = {
+    ast.Lt: ("<", operator.lt), ast.LtE: ("<=", operator.le), ast.Gt: (">", operator.gt),
+    ast.GtE: (">=", operator.ge), ast.Eq: ("==", operator.eq), ast.NotEq: ("!=", operator.ne),
+}
+_UNARY = {ast.USub: ("-", operator.neg), ast.UAdd: ("+", operator.pos)}
+#: Builtins fused as the same call on scalars.
+_SCALAR_BUILTINS = {"abs": abs, "min": min, "max": max, "float": float, "int": int}
+
+_MISSING = object()
+
+
+class Fuser(Rules):
+    """Lowers one function's body, given its operands and output targets."""
+
+    def __init__(self, py_func, operands: dict, targets: list, taken: set):
+        super().__init__(taken)
+        self.globals = py_func.__globals__
+        cells = py_func.__closure__ or ()
+        self.closure = dict(zip(py_func.__code__.co_freevars,
+                                (cell.cell_contents for cell in cells)))
+        self.env = {}
+        for name, operand in operands.items():
+            if operand.shape:
+                self.env[name] = Array(operand.shape, operand.dims, operand.dtype,
+                                       operand.element)
+            else:
+                self.env[name] = Scalar(operand.element(None), operand.dtype)
+        self.targets = targets
+        self.loads: dict = {}
+
+    def lookup(self, name: str):
+        """A free name's value, resolved as Python does: closure, globals, builtins."""
+        if name in self.closure:
+            return self.closure[name]
+        if name in self.globals:
+            return self.globals[name]
+        return getattr(builtins, name, _MISSING)
+
+    # statements -------------------------------------------------------
+    def body(self, statements) -> list[str]:
+        for node in ast.walk(ast.Module(statements, [])):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+                self.loads[node.id] = self.loads.get(node.id, 0) + 1
+        if not self.block(statements):
+            raise Unsupported("the body must end with a return")
+        return self.lines
+
+    def block(self, statements) -> bool:
+        """Lower ``statements``; True when they end in a ``return``."""
+        for position, node in enumerate(statements):
+            with located(node):
+                if isinstance(node, ast.Return):
+                    if node.value is None:
+                        raise Unsupported("a return without a value")
+                    self.output(node.value)
+                    return True
+                if isinstance(node, ast.If) and (_returns(node.body) or _returns(node.orelse)):
+                    rest = statements[position + 1:]
+                    if not self.branches(node, _falling(node.body, rest),
+                                         _falling(node.orelse, rest)):
+                        raise Unsupported("a path through the body without a return")
+                    return True
+                if isinstance(node, ast.If):
+                    self.branches(node, node.body, node.orelse)
+                elif isinstance(node, ast.For):
+                    self.unroll(node)
+                else:
+                    self.statement(node)
+        return False
+
+    def statement(self, node) -> None:
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            return
+        if isinstance(node, ast.Expr) and self._is_builtin_call(node.value, "print"):
+            return
+        if isinstance(node, ast.Pass):
+            return
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+            target = node.target
+            if not isinstance(self.env.get(target.id), Scalar):
+                raise Unsupported("augmented assignment to an array (in place in Numba)")
+            value = ast.BinOp(ast.Name(target.id, ast.Load()), node.op, node.value)
+        else:
+            first_line = ast.unparse(node).splitlines()[0]
+            raise Unsupported(f"{type(node).__name__} statement `{first_line}`")
+        self.assign(target, self.expr(value))
+
+    def assign(self, target, value) -> None:
+        if isinstance(target, ast.Tuple) and isinstance(value, tuple):
+            if len(target.elts) != len(value):
+                raise Unsupported("unpacking of another length")
+            for name, item in zip(target.elts, value):
+                self.assign(name, item)
+            return
+        if not isinstance(target, ast.Name):
+            raise Unsupported("assignment to something other than a name")
+        value = stored(value)
+        if isinstance(value, Scalar) and value.value is not None:
+            self.env[target.id] = value
+            return
+        if isinstance(value, Scalar):
+            name = self.fresh(target.id)
+            self.emit(f"{name} = {value.expr}")
+            value = Scalar(name, value.type, value.value)
+        elif isinstance(value, Array) and value.heavy and self.loads.get(target.id, 0) > 1:
+            value = self.buffer(value)
+        self.env[target.id] = value
+
+    def branches(self, node: ast.If, body, orelse) -> bool:
+        """``if``/``else`` on a scalar; names bound in a branch join with one type.
+
+        True when both branches return."""
+        test = stored(self.expr(node.test))
+        if not isinstance(test, Scalar):
+            raise Unsupported("if on an array")
+        if test.value is not None:
+            return self.block(body if test.value else orelse)
+        before = dict(self.env)
+        results = []
+        for statements in (body, orelse):
+            self.env = dict(before)
+            lines: list[str] = []
+            with self.capture(lines):
+                ended = self.block(statements)
+            results.append((lines, dict(self.env), ended))
+        (body_lines, body_env, body_ended), (else_lines, else_env, else_ended) = results
+        self.env = before
+        if body_ended != else_ended:
+            raise Unsupported("a branch that neither returns nor falls through")
+        if not body_ended:
+            self._join(body_env, else_env, body_lines, else_lines)
+        self.indented(f"if {test.expr}:", body_lines)
+        self.indented("else:", else_lines)
+        return body_ended
+
+    def _join(self, body_env: dict, else_env: dict, body_lines: list, else_lines: list):
+        for name in body_env.keys() | else_env.keys():
+            first, second = body_env.get(name), else_env.get(name)
+            if first is second:
+                continue
+            if not (isinstance(first, Scalar) and isinstance(second, Scalar)):
+                raise Unsupported(f"`{name}` bound differently by the branches of an if")
+            if first.type != second.type:
+                raise Unsupported(f"`{name}` of types {first.type} and {second.type} "
+                                  "after an if (Numba unifies them)")
+            joined = self.fresh(name)
+            body_lines.append(f"{joined} = {first.expr}")
+            else_lines.append(f"{joined} = {second.expr}")
+            self.env[name] = Scalar(joined, first.type)
+
+    def unroll(self, node: ast.For) -> None:
+        """A ``for`` over a static range (or an array's first axis), unrolled."""
+        if node.orelse or any(isinstance(n, (ast.Break, ast.Continue, ast.Return))
+                              for n in ast.walk(ast.Module(node.body, []))):
+            raise Unsupported("for loop with break, continue, return or else")
+        items = self.iteration(node.iter)
+        if len(items) > UNROLL_LIMIT:
+            raise Unsupported(f"for loop of more than {UNROLL_LIMIT} iterations")
+        before = {name: value.type for name, value in self.env.items()
+                  if isinstance(value, Scalar)}
+        for item in items:
+            self.assign(node.target, item)
+            if self.block(node.body):
+                raise Unsupported("a return inside a for loop")
+            for name, value in self.env.items():
+                if name in before and getattr(value, "type", None) != before[name]:
+                    raise Unsupported(f"`{name}` changes type in the loop (Numba unifies it)")
+                before.setdefault(name, getattr(value, "type", None))
+
+    def iteration(self, node) -> list:
+        """The values a ``for`` loop binds, known when compiling."""
+        if self._is_builtin_call(node, "range") and not node.keywords:
+            bounds = [static_int(self.expr(arg), "range bound") for arg in node.args]
+            return [constant(k) for k in range(*bounds)]
+        value = stored(self.expr(node))
+        if isinstance(value, Array):
+            return [self.index(value, [k]) for k in range(value.shape[0])]
+        raise Unsupported("for loop over other than a static range or an array")
+
+    def _is_builtin_call(self, node, name: str) -> bool:
+        return (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id == name and node.func.id not in self.env
+                and self.lookup(name) is getattr(builtins, name))
+
+    def output(self, node) -> None:
+        values = self._flatten_return(node)
+        if len(values) != len(self.targets):
+            raise Unsupported("result structure")
+        for value, target in zip(values, self.targets):
+            value = stored(value)
+            dtype = operand_dtype(value)
+            if str(dtype) != target.dtype.name:
+                raise Unsupported(f"fused type {dtype} differs from Numba's {target.dtype}")
+            if isinstance(value, Scalar):
+                if target.shape:
+                    raise Unsupported("scalar for an array output")
+                self.emit(f"{target.element([])} = {value.expr}")
+                continue
+            if value.shape != target.shape:
+                raise Unsupported("array output of another shape")
+            self.loop(value.dims, lambda index, v=value, t=target:
+                      f"{t.element(index)} = {v.element(index)}")
+
+    def _flatten_return(self, node) -> list:
+        if isinstance(node, ast.Tuple):
+            return [leaf for element in node.elts for leaf in self._flatten_return(element)]
+        value = self.expr(node)
+        if isinstance(value, tuple):
+            raise Unsupported("a tuple of static values as a result")
+        return [value]
+
+    # expressions ------------------------------------------------------
+    def expr(self, node):
+        with located(node):
+            method = getattr(self, f"expr_{type(node).__name__}", None)
+            if method is None:
+                raise Unsupported(f"{type(node).__name__} `{ast.unparse(node)}`")
+            return method(node)
+
+    def expr_Name(self, node):
+        if node.id in self.env:
+            return self.env[node.id]
+        return constant(self.lookup(node.id))
+
+    def expr_Constant(self, node):
+        return constant(node.value)
+
+    def expr_Tuple(self, node):
+        return tuple(self.expr(element) for element in node.elts)
+
+    def expr_Attribute(self, node):
+        module = self._module(node.value)
+        if module is not None:
+            return constant(getattr(module, node.attr, None))
+        value = self.expr(node.value)
+        if not isinstance(value, Array):
+            raise Unsupported(f"attribute {node.attr} of a scalar")
+        if node.attr == "T":
+            return transpose(stored(value))
+        if node.attr == "shape":
+            return tuple(constant(size) for size in value.shape)
+        if node.attr in ("size", "ndim"):
+            return constant(int(np.prod(value.shape)) if node.attr == "size"
+                            else len(value.shape))
+        raise Unsupported(f"attribute {node.attr}")
+
+    def expr_Subscript(self, node):
+        value = self.expr(node.value)
+        items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        keys = [self.key(item) for item in items]
+        if isinstance(value, tuple):
+            if len(keys) != 1:
+                raise Unsupported("a tuple indexed by more than one key")
+            return value[keys[0]]
+        if not isinstance(value, Array):
+            raise Unsupported("indexing a scalar")
+        return self.index(stored(value), keys)
+
+    def key(self, node):
+        """A static int or slice."""
+        if isinstance(node, ast.Slice):
+            parts = [None if part is None else static_int(self.expr(part), "slice bound")
+                     for part in (node.lower, node.upper, node.step)]
+            if parts[2] == 0:
+                raise Unsupported("slice step of zero")
+            return slice(*parts)
+        return static_int(self.expr(node), "index")
+
+    def index(self, value: Array, keys: list):
+        view, element_index = subscript(value, keys)
+        if view is not None:
+            return view
+        return self.scalar(value.element(element_index), value.dtype)
+
+    def expr_UnaryOp(self, node):
+        if type(node.op) not in _UNARY:
+            raise Unsupported("unary operator")
+        operand = self.expr(node.operand)
+        if operand_dtype(operand) == types.boolean:
+            raise Unsupported("arithmetic on booleans")
+        symbol, python_op = _UNARY[type(node.op)]
+        return self.apply([operand], lambda e: f"({symbol}{e[0]})", python_op)
+
+    def expr_BinOp(self, node):
+        left, right = self.expr(node.left), self.expr(node.right)
+        if isinstance(node.op, ast.MatMult):
+            return self.matmul(left, right)
+        if type(node.op) not in _BINARY:
+            raise Unsupported("operator")
+        symbol, python_op = _BINARY[type(node.op)]
+        dtypes = (operand_dtype(left), operand_dtype(right))
+        if types.boolean in dtypes and not (symbol in _LOGICAL and set(dtypes) == {types.boolean}):
+            raise Unsupported("arithmetic on booleans")
+        if symbol == "**" and _squares_alike(left, node.right):
+            return self.apply([left, right], lambda e: f"({e[0]} * {e[0]})", python_op)
+        return self.apply([left, right], lambda e: f"({e[0]} {symbol} {e[1]})", python_op)
+
+    def expr_Compare(self, node):
+        if len(node.ops) != 1 or type(node.ops[0]) not in _COMPARE:
+            raise Unsupported("comparison")
+        symbol, python_op = _COMPARE[type(node.ops[0])]
+        operands = [self.expr(node.left), self.expr(node.comparators[0])]
+        return self.apply(operands, lambda e: f"({e[0]} {symbol} {e[1]})", python_op)
+
+    def expr_Call(self, node):
+        name = self._numpy_name(node.func)
+        if isinstance(node.func, ast.Attribute) and name is None and \
+                self._module(node.func.value) is None:
+            method = node.func.attr
+            if method not in METHODS:
+                raise Unsupported(f"method {method}")
+            receiver = ast.Call(ast.Name("np", ast.Load()), [node.func.value, *node.args],
+                                node.keywords)
+            return self.numpy_call(method, receiver)
+        if self._is_builtin_call(node, "len") and len(node.args) == 1:
+            value = self.expr(node.args[0])
+            if not isinstance(value, Array):
+                raise Unsupported("len of a scalar")
+            return constant(value.shape[0])
+        if isinstance(node.func, ast.Name) and node.func.id in _SCALAR_BUILTINS \
+                and self._is_builtin_call(node, node.func.id):
+            return self.builtin(node)
+        if name is not None:
+            return self.numpy_call(name, node)
+        raise Unsupported(f"call {ast.unparse(node.func)}")
+
+    def builtin(self, node):
+        if node.keywords:
+            raise Unsupported("keyword arguments")
+        args = [stored(self.expr(arg)) for arg in node.args]
+        if any(not isinstance(arg, Scalar) for arg in args):
+            raise Unsupported(f"{node.func.id} of an array (Numba has only np.{node.func.id})")
+        function = _SCALAR_BUILTINS[node.func.id]
+        return self.scalar(f"{node.func.id}({', '.join(arg.expr for arg in args)})",
+                           typed(function, [arg.type for arg in args]))
+
+    def numpy_call(self, name: str, node):
+        """``np.<name>(...)``: a ufunc, a conversion, or a rule of ``rules.RULES``."""
+        if name in UFUNCS or name in CONVERSIONS:
+            if node.keywords:
+                raise Unsupported("keyword arguments")
+            args = [self.expr(arg) for arg in node.args]
+            if name in CONVERSIONS and not (len(args) == 1 and isinstance(args[0], Scalar)):
+                raise Unsupported(f"np.{name} of an array")
+            function = getattr(np, name)
+            return self.apply(args, lambda e: f"np.{name}({', '.join(e)})", function)
+        if name not in RULES:
+            raise Unsupported(f"call np.{name}")
+        params, method, fixed = RULES[name]
+        if len(node.args) > len(params):
+            raise Unsupported(f"np.{name} with more arguments than fused")
+        bound = dict(zip(params, node.args))
+        for keyword in node.keywords:
+            if keyword.arg not in params or keyword.arg in bound:
+                raise Unsupported(f"np.{name} with keyword {keyword.arg}")
+            bound[keyword.arg] = keyword.value
+        missing = [param for param in params if param not in bound and param not in OPTIONAL]
+        if missing:
+            raise Unsupported(f"np.{name} without {', '.join(missing)}")
+        values = [None if param not in bound else self.expr(bound[param]) for param in params]
+        return getattr(self, method)(*fixed, *values)
+
+    def _module(self, node):
+        """The module a name refers to (``np``, ``math``), or None."""
+        if isinstance(node, ast.Name) and node.id not in self.env:
+            value = self.lookup(node.id)
+            if isinstance(value, pytypes.ModuleType):
+                return value
+        return None
+
+    def _numpy_name(self, func) -> str | None:
+        parts = []
+        while isinstance(func, ast.Attribute):
+            parts.insert(0, func.attr)
+            func = func.value
+        if (isinstance(func, ast.Name) and parts and func.id not in self.env
+                and self.lookup(func.id) is np):
+            return ".".join(parts)
+        return None
+
+
+def _returns(statements) -> bool:
+    """True when ``statements`` contain a ``return`` at this level or in an if."""
+    return any(isinstance(node, ast.Return) or isinstance(node, ast.If)
+               and (_returns(node.body) or _returns(node.orelse)) for node in statements)
+
+
+def _ends(statements) -> bool:
+    """True when every path through ``statements`` ends in a ``return``."""
+    if not statements:
+        return False
+    last = statements[-1]
+    return isinstance(last, ast.Return) or isinstance(last, ast.If) and \
+        _ends(last.body) and _ends(last.orelse)
+
+
+def _falling(statements, rest) -> list:
+    """A branch followed, when it does not return, by the statements after the if."""
+    return list(statements) if _ends(statements) else list(statements) + list(rest)
+
+
+def _squares_alike(base, exponent_node) -> bool:
+    """True when ``base ** 2`` may be written ``base * base``: an integer 2 and the
+    same type either way (Numba's integer power of a float multiplies)."""
+    if not (isinstance(exponent_node, ast.Constant) and type(exponent_node.value) is int
+            and exponent_node.value == 2):
+        return False
+    base_type = scalar_type(base)
+    if isinstance(base_type, types.Complex):
+        return False
+    return typed(operator.mul, [base_type, base_type]) == typed(operator.pow,
+                                                                [base_type, types.int64])
+
