@@ -13,7 +13,8 @@ W5 grid, and says so in the header. The implementations and workloads are
 those of :mod:`asv_benchmarks.workloads`; on a machine with a CUDA GPU a
 second table times W1 and W5 with ``target="cuda"`` (:mod:`asv_benchmarks.gpu`;
 ``--no-gpu`` leaves it out, and without a GPU it says it was skipped).
-``--dask`` runs W1 on Dask arrays
+``--first-call`` times first calls in fresh processes instead
+(:mod:`asv_benchmarks.first_call`). ``--dask`` runs W1 on Dask arrays
 instead (:mod:`asv_benchmarks.dask_workload`; needs ``numbavmap[dask]``).
 """
 
@@ -290,11 +291,19 @@ def main(argv=None):
     )
     parser.add_argument("--no-gpu", action="store_true",
                         help="leave out the GPU section (W1 and W5 with target='cuda')")
+    parser.add_argument("--first-call", action="store_true",
+                        help="first calls in fresh processes instead: numbavmap, the hand "
+                             "kernel and JAX, cold and warm from disk (first_call.py)")
     parser.add_argument("--dask", action="store_true",
                         help="W1 on Dask arrays on a 2-worker LocalCluster instead")
     parser.add_argument("--dask-rows", type=lambda text: int(float(text)), default=10_000_000,
                         help="rows of W1 for --dask (default 1e7: 240 MB; 1e8 is 2.4 GB)")
     args = parser.parse_args(argv)
+    if args.first_call:
+        from asv_benchmarks import first_call
+
+        print(first_call.table(progress=progress))
+        return 0
     if args.dask:
         from asv_benchmarks import dask_workload
 
