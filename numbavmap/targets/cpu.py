@@ -17,16 +17,20 @@ over axis 0 with ``parallel=True``, it writes (docstrings left out)::
     @njit(parallel=True, fastmath=False, cache=False, nogil=True)
     def first_positive_kernel(v, out_0, n0):
         status = np.empty(n0, np.uint8)
-        failures = 0
         for i in prange(n0):
             status[i] = first_positive_example(i, v, out_0)
-            failures += status[i]
-        return np.flatnonzero(status)[0] if failures else -1
+        for i in range(n0):
+            if status[i] != OK:
+                return i
+        return -1
 
 With ``parallel="auto"`` the kernel takes a ``parallel`` flag and holds the
 ``prange`` loop and a ``range`` loop behind ``if parallel:``; nested vmaps add
-``for i1 in range(n1):`` loops inside the example function; a fused body
-(``numbavmap.fuse``) replaces the call and needs no ``try``.
+``for i1 in range(n1):`` loops inside the example function. A fused body
+(``numbavmap.fuse``) replaces the call and needs no ``try``; one that cannot
+fail runs inline in the loop, with no example function and no status. The
+first failure is found by a serial scan after the loop: a ``prange``
+reduction would cost more to compile than the scan costs to run.
 
 The per-example body lives in its own function because Numba neither
 parallelises a ``prange`` loop containing ``try`` nor reports exceptions
@@ -186,10 +190,11 @@ def {desc.example_name}({example_params}):
 {kernel.format(flags=flags)}\
     """Run all n0 examples; return the index of the first that failed, or -1."""
     status = np.empty(n0, np.uint8)
-    failures = 0
-{_loops(options.parallel, [f"status[i] = {desc.example_name}({example_params})",
-                           "failures += status[i]"])}
-    return np.flatnonzero(status)[0] if failures else -1
+{_loops(options.parallel, [f"status[i] = {desc.example_name}({example_params})"])}
+    for i in range(n0):
+        if status[i] != OK:
+            return i
+    return -1
 '''
 
 
