@@ -61,6 +61,7 @@ FUNCTION = {"W1": sum_of_squares, "W5": escape_count, "R1": normalize}
 HAND = """
 import numpy as np
 from numba import njit, prange
+from functions import escape_count
 
 @njit(parallel=True, cache=CACHE)
 def W1(x):
@@ -72,14 +73,7 @@ def W1(x):
         out[i] = acc
     return out
 
-@njit(cache=CACHE)
-def escape_count_njit(c):
-    z = 0j
-    n = 0
-    while n < 256 and z.real * z.real + z.imag * z.imag <= 4.0:
-        z = z * z + c
-        n += 1
-    return n
+escape_count_njit = njit(cache=CACHE)(escape_count)
 
 @njit(parallel=True, cache=CACHE)
 def W5(c):

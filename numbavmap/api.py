@@ -140,13 +140,14 @@ class VmappedFunction:
         return CacheInfo(currsize=len(self._specializations), **self._counts)
 
     def __call__(self, *args, **kwargs):
-        if self.options.target != "cpu" and hasattr(self._target, "call"):
-            return self._target.call(self, args, kwargs)  # its own launch sequence
         key = plan_key(args, kwargs)
         plan = self._plans.get(key) if key is not None else None
         if plan is not None:
             self._counts["hits"] += 1
             return plan.run(args)
+        # Only CPU calls store plans: other targets and Dask arrays come here.
+        if self.options.target != "cpu" and hasattr(self._target, "call"):
+            return self._target.call(self, args, kwargs)  # its own launch sequence
         if dask_hook.has_dask_array(args, kwargs):
             from .targets.dask import dask_call
             return dask_call(self, args, kwargs)

@@ -1,8 +1,8 @@
 """Running a specialization's kernel: allocate, call, check, restack.
 
 Outputs are allocated by the target (NumPy on the CPU) in their final
-``out_axes`` layout and written in place by the kernel. A failing example is reported with its
-index; nothing partial is returned.
+``out_axes`` layout and written in place by the kernel. A failing example is
+reported with its index; nothing partial is returned.
 
 ``CallPlan`` is the hot path: for a call whose arguments have exactly the
 shapes, strides and dtypes of an earlier call, everything but the kernel
