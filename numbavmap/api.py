@@ -54,8 +54,10 @@ class VmappedFunction:
 
     Calling it runs the compiled kernel. Attributes: ``py_func`` (the
     per-example function; for a nested vmap, the inner ``VmappedFunction``),
-    ``in_axes`` and ``out_axes`` (as given), and the methods
-    :meth:`cache_info` and :meth:`inspect_kernel`.
+    ``in_axes`` and ``out_axes`` (as given), ``options`` (the compile
+    options, a frozen ``numbavmap.options.Options``), and the methods
+    :meth:`cache_info`, :meth:`inspect_kernel`, :meth:`inspect_jit_kernel`
+    and :meth:`explain`.
     """
 
     def __init__(self, fun, in_axes=0, out_axes=0, *, axis_size=None, parallel="auto",
