@@ -142,11 +142,12 @@ class VmappedFunction:
         return CacheInfo(currsize=len(self._specializations), **self._counts)
 
     def __call__(self, *args, **kwargs):
-        key = plan_key(args, kwargs)
+        fast = plan_key(args, kwargs)
+        key = fast[0] if fast is not None else None
         plan = self._plans.get(key) if key is not None else None
         if plan is not None:
             self._counts["hits"] += 1
-            return plan.run(args)
+            return plan.run(fast[1])
         # Only CPU calls store plans: other targets and Dask arrays come here.
         if self.options.target != "cpu" and hasattr(self._target, "call"):
             return self._target.call(self, args, kwargs)  # its own launch sequence

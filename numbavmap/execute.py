@@ -21,30 +21,58 @@ from .errors import with_example_index
 from .options import Options
 from .specialize import Specialization, kernel_value
 from .trace import call_with_leaves, example_leaves, run_on_placeholder, zero_example_leaves
-from .trees import flatten, unflatten
+from .trees import flatten, is_namedtuple_class, unflatten
 
 _PLAIN_SCALARS = (bool, int, float, complex)
 
 
 def plan_key(args: tuple, kwargs: dict):
-    """A cheap key for calls of plain arrays and scalars; None for anything else.
+    """A cheap key and the flattened leaves of a call, or None to take the full path.
 
-    None also for what ``bind_call`` must convert or reject: arrays in
-    non-native byte order, Python ints outside int64.
+    Calls of plain arrays and scalars, positional or keyword, and of tuples,
+    lists and namedtuples of those get a key: each array's shape, strides and
+    dtype, each scalar's type, each container's type and length, and the
+    keywords in order. The leaves come in ``bind_call``'s order (positional
+    arguments, then keywords, containers depth-first). None for anything
+    ``bind_call`` must convert or reject: arrays in non-native byte order,
+    Python ints outside int64, other types.
     """
-    if kwargs:
-        return None
-    key = []
+    key: list = []
+    leaves: list = []
     for value in args:
-        if type(value) is np.ndarray and value.dtype.isnative:
+        if type(value) is np.ndarray and value.dtype.isnative:  # the common case, inline
             key.append((value.shape, value.strides, value.dtype))
-        elif type(value) is int and not INT64_MIN <= value <= INT64_MAX:
+            leaves.append(value)
+        elif not _add_to_key(value, key, leaves):
             return None
-        elif type(value) in _PLAIN_SCALARS:
-            key.append(type(value))
-        else:
-            return None
-    return tuple(key)
+    if kwargs:
+        key.append(tuple(kwargs))
+        for value in kwargs.values():
+            if not _add_to_key(value, key, leaves):
+                return None
+    return tuple(key), leaves
+
+
+def _add_to_key(value, key: list, leaves: list) -> bool:
+    """Append ``value``'s key and leaves; False where the full path must bind it."""
+    cls = type(value)
+    if cls is np.ndarray and value.dtype.isnative:
+        key.append((value.shape, value.strides, value.dtype))
+        leaves.append(value)
+        return True
+    if cls is int and not INT64_MIN <= value <= INT64_MAX:
+        return False
+    if cls in _PLAIN_SCALARS:
+        key.append(cls)
+        leaves.append(value)
+        return True
+    if cls is tuple or cls is list or (isinstance(value, tuple) and is_namedtuple_class(cls)):
+        key.append((cls, len(value)))
+        for child in value:
+            if not _add_to_key(child, key, leaves):
+                return False
+        return True
+    return False
 
 
 class CallPlan:

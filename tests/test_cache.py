@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections import namedtuple
 
 import numpy as np
 import pytest
@@ -46,6 +47,40 @@ def test_parallel_modes_agree(parallel):
     f = vmap(sum_of_squares, parallel=parallel)
     assert_trees_close(f(x), loop_reference(sum_of_squares, x), rtol=1e-12)
     assert_trees_close(f(x[:3]), loop_reference(sum_of_squares, x[:3]), rtol=1e-12)
+
+
+Pair = namedtuple("Pair", "a b")
+OtherPair = namedtuple("OtherPair", "a b")
+
+
+def weighted(pair, scale=1.0):
+    return np.sum(pair[0] * pair[1]) * scale
+
+
+def _fails_if_called(*args, **kwargs):
+    raise AssertionError("a stored plan's call bound its arguments again")
+
+
+def test_keyword_and_container_calls_reuse_their_plan_and_keep_their_meaning():
+    x = np.random.default_rng(1).normal(size=(6, 3))
+    y = x[::-1].copy()
+    mapped, scaled = vmap(weighted), vmap(weighted, in_axes=(0, None))
+    calls = [
+        (mapped, ((x, y),), {}), (mapped, ([x, y],), {}), (mapped, (Pair(x, y),), {}),
+        (mapped, (OtherPair(x, y),), {}), (mapped, ((x, y),), {"scale": y}),
+        (mapped, ((x, y), y), {}), (scaled, ((x, y), 2.0), {}), (scaled, ((x, y), 2), {}),
+    ]
+    expected = [loop_reference(weighted, *args, in_axes=f.in_axes, **kwargs)
+                for f, args, kwargs in calls]
+    for (f, args, kwargs), want in zip(calls, expected):
+        assert_trees_close(f(*args, **kwargs), want, rtol=1e-12)
+    for f in (mapped, scaled):  # the second round must not bind again: it finds its plan
+        f._bind = _fails_if_called
+    for (f, args, kwargs), want in zip(calls, expected):
+        assert_trees_close(f(*args, **kwargs), want, rtol=1e-12)
+    # Each container kind, keyword or scalar type is its own key.
+    assert (mapped.cache_info().traces, mapped.cache_info().hits) == (6, 6)
+    assert (scaled.cache_info().traces, scaled.cache_info().hits) == (2, 2)
 
 
 def first_positive(v):
