@@ -106,6 +106,18 @@ def test_float32_sums_accumulate_in_float32_as_unfused():
     assert_same(vmapped(x), compiled_loop(total, x), exact=False)
 
 
+def test_complex_products_start_from_one():
+    def product(a, s):
+        return np.prod(a + s)
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(-5, 5, (4, 3)).astype(np.int32)
+    s = rng.normal(size=4) + 1j * rng.normal(size=4)
+    vmapped = vmap(product, parallel=False)
+    assert is_fused(vmapped, a, s)
+    assert_same(vmapped(a, s), compiled_loop(product, a, s), exact=False)
+
+
 def test_abs_of_an_array_is_not_fused_because_numba_cannot_compile_it():
     def absolute(v):
         return abs(v)

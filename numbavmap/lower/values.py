@@ -25,7 +25,7 @@ CONVERSIONS = frozenset(
     "complex128".split()
 )
 #: Literal sources for accumulators of Python's own types.
-_LITERAL = {types.int64: "{}", types.float64: "{}.0", types.complex128: "{}j"}
+_LITERAL = {types.int64: "{}", types.float64: "{}.0", types.complex128: "({}+0j)"}
 
 
 class Unsupported(Exception):
