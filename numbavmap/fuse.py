@@ -28,8 +28,10 @@ wraps as NumPy does). Reductions accumulate in Numba's accumulator type,
 and where Numba's implementation is a loop (``var``, ``argmax``,
 ``cumsum``, ``clip``, ``trace``...) the fused loop is the same loop. The
 one difference allowed is the order of float sums (and matrix products,
-which Numba hands to BLAS). A body whose result types do not come out as
-Numba's is not fused.
+which Numba hands to BLAS); with ``fastmath=True``, float ``np.exp``,
+``np.log`` and ``np.tanh`` also become ``numbavmap.lower.vecmath``'s
+vectorisable versions, within the bounds of docs/user-guide/accuracy.md.
+A body whose result types do not come out as Numba's is not fused.
 
 Fused code cannot raise (arithmetic follows NumPy's error model), so the
 kernel needs no ``try`` around it, which would cost vectorisation; the one
@@ -51,12 +53,15 @@ from .lower.values import Fusion, Operand, Target, Unsupported
 __all__ = ["Fusion", "Operand", "Target", "fuse"]
 
 
-def fuse(py_func, operands: dict, targets: list, taken: set) -> Fusion:
+def fuse(py_func, operands: dict, targets: list, taken: set,
+         approximate: bool = False) -> Fusion:
     """The fused per-example body of ``py_func``, or the reason it is outside the subset.
 
     ``operands`` maps each parameter name to its ``Operand``; ``targets``
     lists the output leaves in result order; ``taken`` holds names the body
-    must not assign.
+    must not assign. ``approximate`` (a vmap's ``fastmath=True``) computes
+    float ``np.exp``, ``np.log`` and ``np.tanh`` with ``numbavmap.lower.vecmath``,
+    which vectorises, instead of the C library.
     """
     definition = source.definition(py_func)
     if definition is None:
@@ -68,7 +73,8 @@ def fuse(py_func, operands: dict, targets: list, taken: set) -> Fusion:
     if [arg.arg for arg in params.args] != list(operands):
         return Fusion(None, "arguments passed by keyword or left to their defaults")
     try:
-        return Fusion(tuple(Fuser(py_func, operands, targets, taken).body(definition.body)))
+        fuser = Fuser(py_func, operands, targets, taken, approximate)
+        return Fusion(tuple(fuser.body(definition.body)))
     except Unsupported as exc:
         where = f"{py_func.__code__.co_filename}:{exc.line or definition.lineno}"
         return Fusion(None, f"{exc} ({where})")

@@ -27,7 +27,7 @@ from .trace import result_structure
 from .trees import TreeDef, leaf_paths, namedtuple_classes
 
 _RESERVED = {"i", "status", "parallel", "failures", "result", "njit", "prange", "np",
-             "OK", "RAISED", "WRONG_SHAPE"}
+             "OK", "RAISED", "WRONG_SHAPE", "vecmath"}
 _INTERNAL = re.compile(r"(i|j|n|value_|out_)[0-9]+")
 
 
@@ -161,7 +161,8 @@ class Specialization:
                         in enumerate(zip(leaf_paths(out_tree), shapes, positions)))
         classes = tuple((cls, identifier(cls.__name__, taken))
                         for cls in namedtuple_classes(call.trees))
-        fusion = _fusion(vmapped.innermost, call, args, outputs, shapes, dtypes)
+        fusion = _fusion(vmapped.innermost, call, args, outputs, shapes, dtypes,
+                         vmapped.options.fastmath)
         description = KernelDescription(
             function=function,
             args=args,
@@ -220,9 +221,10 @@ def _operand(arg: KernelArg, value) -> Operand | None:
     )
 
 
-def _fusion(py_func, call: BoundCall, args, outputs, shapes, dtypes) -> Fusion:
+def _fusion(py_func, call: BoundCall, args, outputs, shapes, dtypes,
+            approximate: bool) -> Fusion:
     """The fused per-example body (see ``numbavmap.fuse``), or why the kernel calls
-    the function instead."""
+    the function instead; ``approximate`` is the vmap's ``fastmath``."""
     if any(not tree.is_leaf for tree in call.trees):
         return Fusion(None, "containers (tuples, lists, namedtuples) as arguments")
     names = example_function.signature_names(py_func, call.keywords.count(None))
@@ -238,7 +240,7 @@ def _fusion(py_func, call: BoundCall, args, outputs, shapes, dtypes) -> Fusion:
     targets = [Target(output.path, shape, dtype, output.element)
                for output, shape, dtype in zip(outputs, shapes, dtypes)]
     taken = {arg.name for arg in args} | {output.name for output in outputs} | _RESERVED
-    return fuse(py_func, operands, targets, taken)
+    return fuse(py_func, operands, targets, taken, approximate)
 
 
 def result_dtypes(dispatcher, py_func, call: BoundCall, in_axes, out_tree: TreeDef,

@@ -11,5 +11,7 @@ One job per module, each layer using the one before:
 * ``rules``: NumPy functions and methods, each written as loops with the
   types (and the order of operations) Numba's own implementation gives;
 * ``fuser``: the walk over the function's statements and expressions,
-  including scalar ``if``/``else`` and ``for`` over static ranges.
+  including scalar ``if``/``else`` and ``for`` over static ranges;
+* ``vecmath``: vectorisable ``exp``, ``log`` and ``tanh`` that fused kernels
+  call under ``fastmath=True`` (the only module generated code imports).
 """

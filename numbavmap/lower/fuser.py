@@ -21,6 +21,7 @@ import types as pytypes
 import numpy as np
 from numba.core import types
 
+from . import vecmath
 from .emit import UNROLL_LIMIT
 from .rules import METHODS, OPTIONAL, RULES, UFUNCS, Rules
 from .shapes import subscript, transpose
@@ -29,6 +30,7 @@ from .values import (
     Array,
     Scalar,
     Unsupported,
+    cast,
     constant,
     located,
     operand_dtype,
@@ -61,8 +63,10 @@ _MISSING = object()
 class Fuser(Rules):
     """Lowers one function's body, given its operands and output targets."""
 
-    def __init__(self, py_func, operands: dict, targets: list, taken: set):
+    def __init__(self, py_func, operands: dict, targets: list, taken: set,
+                 approximate: bool = False):
         super().__init__(taken)
+        self.approximate = approximate
         self.globals = py_func.__globals__
         cells = py_func.__closure__ or ()
         self.closure = dict(zip(py_func.__code__.co_freevars,
@@ -393,8 +397,7 @@ class Fuser(Rules):
             args = [self.expr(arg) for arg in node.args]
             if name in CONVERSIONS and not (len(args) == 1 and isinstance(args[0], Scalar)):
                 raise Unsupported(f"np.{name} of an array")
-            function = getattr(np, name)
-            return self.apply(args, lambda e: f"np.{name}({', '.join(e)})", function)
+            return self.apply(args, self.ufunc_call(name, args), getattr(np, name))
         if name not in RULES:
             raise Unsupported(f"call np.{name}")
         params, method, fixed = RULES[name]
@@ -410,6 +413,16 @@ class Fuser(Rules):
             raise Unsupported(f"np.{name} without {', '.join(missing)}")
         values = [None if param not in bound else self.expr(bound[param]) for param in params]
         return getattr(self, method)(*fixed, *values)
+
+    def ufunc_call(self, name: str, args):
+        """How ``np.<name>`` of ``args`` combines their element expressions: the
+        same call, or under ``approximate`` the vectorisable ``vecmath.<name>``
+        on a float64 or float32 element (computed in float64, stored back)."""
+        element = scalar_type(args[0]) if len(args) == 1 else None
+        floats = (types.float64, types.float32)
+        if self.approximate and name in vecmath.__all__ and element in floats:
+            return lambda e: cast(f"vecmath.{name}({e[0]})", types.float64, element)
+        return lambda e: f"np.{name}({', '.join(e)})"
 
     def _module(self, node):
         """The module a name refers to (``np``, ``math``), or None."""

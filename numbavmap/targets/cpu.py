@@ -43,6 +43,7 @@ never see each other's failures.
 
 from __future__ import annotations
 
+import re
 import threading
 
 import numba
@@ -53,6 +54,10 @@ from ..loader import load_module
 from ..options import Options
 
 OK, RAISED, WRONG_SHAPE = 0, 1, 2
+
+#: A fused body built with ``fastmath=True`` may call ``vecmath.exp`` and the like.
+_VECMATH_CALL = re.compile(r"\bvecmath\.")
+_VECMATH_IMPORT = "from numbavmap.lower import vecmath\n"
 
 #: Below this much work (examples x (1 + elements per example)) ``parallel="auto"``
 #: runs the serial loop: starting the thread pool costs more than it saves.
@@ -140,6 +145,11 @@ def _guarded(body) -> str:
     return f"    try:\n{_indent(body, 2)}\n    except Exception:\n        return RAISED"
 
 
+def _uses_vecmath(desc: KernelDescription) -> bool:
+    """Whether the fused body calls ``numbavmap.lower.vecmath`` (``fastmath=True``)."""
+    return desc.body is not None and any(_VECMATH_CALL.search(line) for line in desc.body)
+
+
 def _direct(desc: KernelDescription) -> bool:
     """Whether the body runs inline in the loop over examples: fused code that
     cannot fail (no ``return``) needs neither a per-example function nor status."""
@@ -164,7 +174,7 @@ Generated code. Globals provided by numbavmap: {globals_note}.
 """
 import numpy as np
 from numba import njit, prange
-'''
+{_VECMATH_IMPORT if _uses_vecmath(desc) else ""}'''
     kernel = f"@njit(parallel={options.parallel is not False}, {{flags}}, nogil=True)\n" \
              f"def {desc.kernel_name}({kernel_params}):\n"
     if _direct(desc):

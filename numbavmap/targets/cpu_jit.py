@@ -161,7 +161,8 @@ def _fusion(vmapped, args, arg_types, outputs, leaf_types, taken) -> Fusion:
     names = example_function.signature_names(vmapped.innermost, len(args))
     try:
         fusion = fuse(vmapped.innermost, dict(zip(names, operands.values())), targets,
-                      taken | {arg.name for arg in args} | {out.name for out in outputs})
+                      taken | {arg.name for arg in args} | {out.name for out in outputs},
+                      vmapped.options.fastmath)
     except Exception as exc:  # noqa: BLE001 - a rule that needs static sizes: not fused
         return Fusion(None, f"{type(exc).__name__}: {exc} (sizes known only at run time)"), None
     return fusion, [[dim.expr() for dim in shape] for shape in shapes]
