@@ -309,6 +309,14 @@ def bar_chart(times, path, size):
     plt.close(fig)
 
 
+def save(table, path):
+    """Write ``table`` to ``path`` (``--markdown``), if one was given."""
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(table)
+        progress(f"wrote {path}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m asv_benchmarks.compare",
@@ -351,8 +359,7 @@ def main(argv=None):
         size = "quick" if args.quick else "full"
         table = before_after.table(args.before_after, keys, size, progress=progress)
         print(table)
-        if args.markdown:
-            args.markdown.write_text(table)
+        save(table, args.markdown)
         return 0
     if args.dask:
         from asv_benchmarks import dask_workload
@@ -372,10 +379,7 @@ def main(argv=None):
         gpu_times = None if reason else gpu.run(size, **SETTINGS[size])
         table += "\n" + gpu.markdown(gpu_times, reason)
     print(table)
-    if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(table)
-        progress(f"wrote {args.markdown}")
+    save(table, args.markdown)
     if args.png:
         try:
             bar_chart(times, args.png, size)

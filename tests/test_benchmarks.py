@@ -191,15 +191,17 @@ def test_before_after_table_formats_both_sides():
     assert "| error: TypeError | 1 ms |  |" in table and "a76bfb1" in table
 
 
-def test_before_after_workers_time_both_trees():
-    """Both sides in worker processes (here the same tree twice), interleaved."""
-    from asv_benchmarks import before_after
-
-    reports = before_after.measure(ROOT, ["W7"], "quick", progress=lambda message: None)
-    for side in ("before", "after"):
-        assert reports[side]["W7"]["fused"] == "fused"
-        assert len(reports[side]["W7"]["samples"]) == compare.SETTINGS["quick"]["repeat"]
+def test_before_after_workers_time_both_trees(tmp_path, capsys):
+    """``compare --before-after``: both sides in worker processes (here the
+    same tree twice), sampled in turns, the table printed and saved."""
     import numbavmap
 
-    assert str(ROOT) in reports["before"]["tree"]
-    assert str(Path(numbavmap.__file__).resolve().parents[1]) in reports["after"]["tree"]
+    saved = tmp_path / "before_after.md"
+    argv = ["--before-after", str(ROOT), "--quick", "--workloads", "W7", "--markdown", str(saved)]
+    assert compare.main(argv) == 0
+    table = capsys.readouterr().out
+    assert saved.read_text() + "\n" == table  # print() adds the last newline
+    row = next(line for line in table.splitlines() if line.startswith("| W7"))
+    assert row.split(" | ")[1:3] == ["fused", "fused"] and row.endswith("x |")
+    assert f"Before: numbavmap from {ROOT} (" in table
+    assert f"After: numbavmap from {Path(numbavmap.__file__).resolve().parents[1]} (" in table
