@@ -1,20 +1,26 @@
 """Every workload, every implementation, side by side in one process.
 
     python -m asv_benchmarks.compare [--quick] [--png PATH] [--markdown PATH]
+    python -m asv_benchmarks.compare --before-after OLD_TREE [--quick]
     python -m asv_benchmarks.compare --dask [--dask-rows N]
 
 Prints a markdown table of median (and best) times, with ratios of the medians
 against the hand-written scalar-loop ``prange`` kernel (``hand_loops``) and
-against ``jax.jit(jax.vmap(f))`` (when jax is installed), plus numbavmap's
-first-call time, under a header that describes the machine. Progress goes to
-stderr.
-``--quick`` (under two minutes on 2 cores) takes fewer samples and a smaller
+against ``jax.jit(jax.vmap(f))`` on JAX arrays (when jax is installed), then a
+summary, one row per workload: whether ``explain()`` reports numbavmap's body
+fused, numbavmap / JAX and numbavmap / hand_loops; then numbavmap's
+first-call time; all under a header that describes the machine. Progress goes
+to stderr.
+``--quick`` (about three minutes on 2 cores) takes fewer samples and a smaller
 W5 grid, and says so in the header. The implementations and workloads are
 those of :mod:`asv_benchmarks.workloads`; on a machine with a CUDA GPU a
 second table times W1 and W5 with ``target="cuda"`` (:mod:`asv_benchmarks.gpu`;
 ``--no-gpu`` leaves it out, and without a GPU it says it was skipped).
 ``--first-call`` times first calls in fresh processes instead
-(:mod:`asv_benchmarks.first_call`). ``--dask`` runs W1 on Dask arrays
+(:mod:`asv_benchmarks.first_call`). ``--before-after OLD_TREE`` times the
+numbavmap column of the realistic set (or ``--workloads``) with an older
+checkout's numbavmap against this one's, interleaved
+(:mod:`asv_benchmarks.before_after`). ``--dask`` runs W1 on Dask arrays
 instead (:mod:`asv_benchmarks.dask_workload`; needs ``numbavmap[dask]``).
 """
 
@@ -159,17 +165,30 @@ def first_call(key, size):
         return f"error: {type(exc).__name__}"
 
 
+def fused(key):
+    """``explain()``'s verdict on numbavmap's body, or why there is none."""
+    try:
+        return wl.explain(key)
+    except wl.Unavailable:
+        return "n/a"
+    except Exception as exc:
+        progress(traceback.format_exc())
+        return f"error: {type(exc).__name__}"
+
+
 def run(size, keys):
-    """``{key: {name: Timing or reason}}`` and ``{key: first-call seconds or reason}``."""
-    times, first = {}, {}
+    """``{key: {name: Timing or reason}}``, ``{key: first-call seconds or
+    reason}`` and ``{key: explain()'s verdict}``."""
+    times, first, bodies = {}, {}, {}
     for i, key in enumerate(keys, 1):
         w = wl.WORKLOADS[key]
         progress(f"[{i}/{len(keys)}] {w.describe(size)}")
         first[key] = first_call(key, size)  # before anything else compiles numbavmap
+        bodies[key] = fused(key)
         prepared = {name: prepare(key, name, size) for name in w.implementations}
         times[key] = time_interleaved(key, prepared, size)
         wl.clear_caches()
-    return times, first
+    return times, first, bodies
 
 
 def fmt_time(seconds):
@@ -199,7 +218,24 @@ def label(key, name):
     return f"{name} (scaled from {w.sample:,} examples)" if w.sample < 10_000 else name
 
 
-def markdown(size, times, first, load_before):
+def summary(times, bodies):
+    """One row per workload: numbavmap's body, its median and its ratios."""
+    lines = [
+        "| workload | numbavmap body (`explain()`) | numbavmap | jax | numbavmap / jax "
+        "| hand_loops | numbavmap / hand_loops |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for key, row in times.items():
+        ours, jax, loops = (row.get(name) for name in (wl.NUMBAVMAP, wl.JAX, wl.HAND_LOOPS))
+        lines.append(
+            f"| {key} | {bodies.get(key, '')} | {fmt_time(median(ours))} | "
+            f"{fmt_time(median(jax))} | {fmt_ratio(ours, jax)} | {fmt_time(median(loops))} | "
+            f"{fmt_ratio(ours, loops)} |"
+        )
+    return lines
+
+
+def markdown(size, times, first, load_before, bodies=None):
     lines = [*(f"{line}  " for line in header(size, load_before)), ""]
     lines += [
         "| workload | implementation | median | best | vs hand_loops | vs jax |",
@@ -215,6 +251,7 @@ def markdown(size, times, first, load_before):
                 f"| {fmt_ratio(timing, base)} | {fmt_ratio(timing, jax)} |"
             )
             title = ""
+    lines += ["", *summary(times, bodies or {})]
     lines += [
         "",
         "| workload | numbavmap first call (trace + compile + one run) |",
@@ -272,23 +309,34 @@ def bar_chart(times, path, size):
     plt.close(fig)
 
 
+def save(table, path):
+    """Write ``table`` to ``path`` (``--markdown``), if one was given."""
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(table)
+        progress(f"wrote {path}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m asv_benchmarks.compare",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--quick", action="store_true", help="fewer samples, smaller W5 (< 2 min)")
+    parser.add_argument("--quick", action="store_true", help="fewer samples, smaller W5 (~3 min)")
     parser.add_argument("--png", type=Path, help="save a bar chart here (needs matplotlib)")
     parser.add_argument("--markdown", type=Path, help="save the table here too")
     parser.add_argument(
         "--workloads",
         nargs="+",
         choices=list(wl.WORKLOADS),
-        default=list(wl.WORKLOADS),
+        default=None,
         metavar="KEY",
-        help="W1 ... W7 (default: all)",
+        help="W1 ... W7, R1 ... R11 (default: all; --before-after: R1 ... R11)",
     )
+    parser.add_argument("--before-after", type=Path, metavar="OLD_TREE",
+                        help="time numbavmap from the checkout OLD_TREE against this one's, "
+                             "interleaved in two worker processes (before_after.py)")
     parser.add_argument("--no-gpu", action="store_true",
                         help="leave out the GPU section (W1 and W5 with target='cuda')")
     parser.add_argument("--first-call", action="store_true",
@@ -304,6 +352,15 @@ def main(argv=None):
 
         print(first_call.table(progress=progress))
         return 0
+    if args.before_after:
+        from asv_benchmarks import before_after
+
+        keys = args.workloads or list(wl.REALISTIC)
+        size = "quick" if args.quick else "full"
+        table = before_after.table(args.before_after, keys, size, progress=progress)
+        print(table)
+        save(table, args.markdown)
+        return 0
     if args.dask:
         from asv_benchmarks import dask_workload
 
@@ -313,8 +370,8 @@ def main(argv=None):
         return 0
     size = "quick" if args.quick else "full"
     load_before = os.getloadavg()[0]
-    times, first = run(size, args.workloads)
-    table = markdown(size, times, first, load_before)
+    times, first, bodies = run(size, args.workloads or list(wl.WORKLOADS))
+    table = markdown(size, times, first, load_before, bodies)
     if not args.no_gpu:
         reason = gpu.unavailable()
         if reason is None:
@@ -322,10 +379,7 @@ def main(argv=None):
         gpu_times = None if reason else gpu.run(size, **SETTINGS[size])
         table += "\n" + gpu.markdown(gpu_times, reason)
     print(table)
-    if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(table)
-        progress(f"wrote {args.markdown}")
+    save(table, args.markdown)
     if args.png:
         try:
             bar_chart(times, args.png, size)

@@ -116,10 +116,9 @@ elif implementation == "hand":
     import hand
     fn = getattr(hand, key)
 else:  # the comparison's jax.vmap of each function (a lax.while_loop for W5)
-    from asv_benchmarks.workloads import _jax_functions
-    jax, vmapped = _jax_functions()
-    name = {"W1": "sum_of_squares", "W5": "escape_count", "R1": "normalize"}[key]
-    compiled = jax.jit(vmapped[name])
+    from asv_benchmarks.workloads import jax_vmapped
+    jax, vmapped = jax_vmapped(key)
+    compiled = jax.jit(vmapped)
     x = jax.numpy.asarray(x)
     fn = lambda a: compiled(a).block_until_ready()
 start = time.perf_counter()

@@ -61,15 +61,13 @@ class FirstCall:
 
 
 def suites_for(key):
-    """The three suite classes of workload ``key``, named Compiled,
-    PythonLevel and FirstCall."""
+    """The suite classes of workload ``key``: Compiled, PythonLevel (only
+    where the workload times the Python-level implementations) and FirstCall."""
     w = wl.WORKLOADS[key]
     doc = f"{w.describe()}\n\n"
+    bases = [(Compiled, {"params": [w.compiled]}), (PythonLevel, {}), (FirstCall, {})]
     return tuple(
         type(base.__name__, (base,), {"workload": key, "__doc__": doc + base.__doc__, **extra})
-        for base, extra in [
-            (Compiled, {"params": [w.compiled]}),
-            (PythonLevel, {}),
-            (FirstCall, {}),
-        ]
+        for base, extra in bases
+        if base is not PythonLevel or w.python_level
     )

@@ -54,9 +54,44 @@ def test_implementation_agrees_with_python_loop(key, name):
     args = wl.inputs(key, "tiny")
     try:
         fn = wl.implementation(key, name)
+        ready = wl.adapt(name, args)
     except wl.Unavailable as exc:
         pytest.skip(str(exc))
-    w.check(fn(*args), w.python_loop(*args), name)
+    w.check(fn(*ready), w.python_loop(*args), name)
+
+
+def test_realistic_set_covers_the_issue_kinds():
+    """R1-R11: the per-example functions are ``def``s (a lambda has no source
+    and is never fused), with both two-mapped and unmapped arguments."""
+    realistic = [wl.WORKLOADS[key] for key in wl.REALISTIC]
+    assert len(realistic) >= 10
+    assert all(w.py_func.__name__ != "<lambda>" and not w.python_level for w in realistic)
+    assert {w.mapped for w in realistic} >= {(True,), (True, True), (True, False),
+                                             (True, False, False)}
+    assert wl.WORKLOADS["R1"].py_func is wl.normalize  # first_call.py's R1
+
+
+def test_jax_times_jax_arrays_and_waits():
+    """The main JAX column runs on JAX arrays made before timing and returns a
+    JAX array it waited for; the other column takes and gives NumPy arrays."""
+    jax = pytest.importorskip("jax")
+    prepared = wl.prepare("R4", wl.JAX, "tiny")
+    assert isinstance(prepared.run.args[0], jax.Array)
+    assert isinstance(prepared.run(), jax.Array)
+    numpy_io = wl.prepare("R4", wl.JAX_NUMPY_IO, "tiny")
+    assert isinstance(numpy_io.run.args[0], np.ndarray)
+    assert isinstance(numpy_io.run(), np.ndarray)
+
+
+def test_explain_verdicts():
+    assert wl.explain("W1") == "fused"
+    assert wl.explain("R7") == "not fused: call np.linalg.solve"  # no source location
+
+
+@pytest.mark.parametrize("key", list(wl.WORKLOADS))
+def test_titles_format_at_every_size(key):
+    w = wl.WORKLOADS[key]
+    assert all(w.describe(size).startswith(f"{key}: ") for size in w.sizes)
 
 
 def test_prepare_measure_and_first_call():
@@ -85,22 +120,27 @@ def fake_results():
     times["W1"][wl.JAX] = "n/a"
     times["W2"][wl.NUMBAVMAP] = "error: ValueError"
     first = {key: 2.0 for key in wl.WORKLOADS}
-    return times, first
+    bodies = {key: "fused" for key in wl.WORKLOADS}
+    bodies["R7"] = "not fused: call np.linalg.solve (workloads.py:1)"
+    return times, first, bodies
 
 
 def test_markdown_table():
-    times, first = fake_results()
-    table = compare.markdown("quick", times, first, load_before=0.5)
+    times, first, bodies = fake_results()
+    table = compare.markdown("quick", times, first, load_before=0.5, bodies=bodies)
     assert "cores" in table and "numba" in table and "--quick" in table
-    rows = [line for line in table.splitlines() if line.startswith("| W")]
-    assert len(rows) == 2 * len(wl.WORKLOADS)  # a workload's other rows start "|  |"
+    rows = [line for line in table.splitlines() if line.startswith(("| W", "| R"))]
+    assert len(rows) == 3 * len(wl.WORKLOADS)  # a workload's other rows start "|  |"
     assert "| hand_loops | 3 ms | 2 ms | 1x |" in table
     assert "error: ValueError" in table and "n/a" in table
+    # the summary: numbavmap 1 ms, jax 6 ms, hand_loops 3 ms
+    assert "| R1 | fused | 1 ms | 6 ms | 0.17x | 3 ms | 0.33x |" in table
+    assert "| R7 | not fused: call np.linalg.solve (workloads.py:1) | 1 ms |" in table
 
 
 def test_bar_chart(tmp_path):
     pytest.importorskip("matplotlib")
-    times, _ = fake_results()
+    times, _, _ = fake_results()
     compare.bar_chart(times, tmp_path / "chart.png", "quick")
     assert (tmp_path / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -135,3 +175,33 @@ def test_dask_table_builds_from_results():
     table = dask_workload.markdown(1_000, [("cluster", 0.1, 0.2), ("per task", 2e-3, 1e-3)])
     assert "| cluster | 100 ms | 200 ms | 0.5x |" in table
     assert "| per task | 2 ms | 1 ms | 2x |" in table
+
+
+def test_before_after_table_formats_both_sides():
+    from asv_benchmarks import before_after
+
+    reports = {
+        "before": {"tree": "/old (a76bfb1)", "R2": {"fused": "not fused: dot", "samples": [4e-3]},
+                   "R7": {"fused": "not fused: call", "error": "error: TypeError"}},
+        "after": {"tree": "/new (abc)", "R2": {"fused": "fused", "samples": [1e-3, 2e-3, 3e-3]},
+                  "R7": {"fused": "not fused: call", "samples": [1e-3]}},
+    }
+    table = before_after.markdown(reports, ["R2", "R7"], "quick", load_before=1.0)
+    assert "| not fused: dot | fused | 4 ms | 2 ms | 0.50x |" in table
+    assert "| error: TypeError | 1 ms |  |" in table and "a76bfb1" in table
+
+
+def test_before_after_workers_time_both_trees(tmp_path, capsys):
+    """``compare --before-after``: both sides in worker processes (here the
+    same tree twice), sampled in turns, the table printed and saved."""
+    import numbavmap
+
+    saved = tmp_path / "before_after.md"
+    argv = ["--before-after", str(ROOT), "--quick", "--workloads", "W7", "--markdown", str(saved)]
+    assert compare.main(argv) == 0
+    table = capsys.readouterr().out
+    assert saved.read_text() + "\n" == table  # print() adds the last newline
+    row = next(line for line in table.splitlines() if line.startswith("| W7"))
+    assert row.split(" | ")[1:3] == ["fused", "fused"] and row.endswith("x |")
+    assert f"Before: numbavmap from {ROOT} (" in table
+    assert f"After: numbavmap from {Path(numbavmap.__file__).resolve().parents[1]} (" in table
