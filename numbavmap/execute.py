@@ -94,6 +94,7 @@ class CallPlan:
                             for k, dtype in enumerate(spec.out_dtypes)]
         extra = (parallel,) if options.parallel == "auto" else ()
         self.tail = (*spec.inner_sizes, call.size, *extra)
+        self.status = spec.description.can_fail
         self.plain = not any(spec.unmapped)
         self.single = spec.out_tree.is_leaf
         # Fused code is ours and never writes its inputs: only a call into the
@@ -112,7 +113,8 @@ class CallPlan:
         outputs = [self.allocate(shape, dtype) for shape, dtype in self.allocations]
         arguments = map(kernel_value, leaves) if self.protect else leaves
         if self.size:
-            failed = self.kernel(*arguments, *outputs, *self.tail)
+            status = (self.allocate(self.size, np.uint8),) if self.status else ()
+            failed = self.kernel(*arguments, *outputs, *status, *self.tail)
             if failed >= 0:
                 raise_failure(spec, replace(self.call, leaves=leaves), int(failed))
         if not self.plain:

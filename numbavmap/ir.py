@@ -116,6 +116,14 @@ class KernelDescription:
         return f"{self.function}_kernel"
 
     @property
+    def can_fail(self) -> bool:
+        """Whether an example can fail: a call into the per-example function, or
+        fused code with a ``return`` (a status). A kernel for such a body takes
+        a status array (``np.uint8``, one per example) right after the outputs."""
+        return self.body is None or any(line.lstrip().startswith("return")
+                                        for line in self.body)
+
+    @property
     def sizes(self) -> list[str]:
         """Parameters holding the inner loop levels' sizes."""
         return [f"n{level}" for level in range(1, self.levels)]

@@ -102,6 +102,17 @@ def test_kernel_source_shows_the_loop():
     assert "result = first_positive(v[:, i])" in serial
 
 
+def test_call_path_compiles_the_example_function_once():
+    """prange's index is unsigned: the kernel passes np.intp(i), so the example
+    function compiles for one index type; the status array comes from the caller."""
+    f = vmap(first_positive, parallel=True)
+    x = np.random.default_rng(1).normal(size=(20_000, 3))
+    assert_trees_close(f(x), loop_reference(first_positive, x))
+    (kernel,) = f._kernels.values()
+    assert len(kernel.py_func.__globals__["first_positive_example"].signatures) == 1
+    assert "np.empty" not in f.inspect_kernel(x)
+
+
 def test_fastmath_is_passed_to_numba():
     source = vmap(sum_of_squares, fastmath=True, parallel=False).inspect_kernel(np.ones((2, 2)))
     assert "fastmath=True" in source

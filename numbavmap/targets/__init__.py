@@ -23,7 +23,9 @@ class Target(Protocol):
         """The kernel module's source for ``description`` (what ``inspect_kernel`` shows)."""
 
     def compile(self, source: str, namespace: dict, description, cache_key: str | None):
-        """A callable kernel: ``kernel(*arguments, *outputs, *tail) -> first failing index``."""
+        """A callable kernel: ``kernel(*arguments, *outputs, *tail) -> first failing
+        index``, with a status array (``np.uint8``, one per example) after the
+        outputs where ``description.can_fail``."""
 
     def allocate(self, shape: tuple, dtype):
         """A new, uninitialised output array."""

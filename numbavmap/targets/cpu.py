@@ -15,10 +15,9 @@ over axis 0 with ``parallel=True``, it writes (docstrings left out)::
         return OK
 
     @njit(parallel=True, fastmath=False, cache=False, nogil=True)
-    def first_positive_kernel(v, out_0, n0):
-        status = np.empty(n0, np.uint8)
+    def first_positive_kernel(v, out_0, status, n0):
         for i in prange(n0):
-            status[i] = first_positive_example(i, v, out_0)
+            status[i] = first_positive_example(np.intp(i), v, out_0)
         for i in range(n0):
             if status[i] != OK:
                 return i
@@ -36,9 +35,12 @@ The per-example body lives in its own function because Numba neither
 parallelises a ``prange`` loop containing ``try`` nor reports exceptions
 raised inside a ``prange`` body: the status codes carry failures out, and the
 caller re-runs the first failing example to re-raise its error with its
-index. Each call has its own status array, allocated by the kernel, and the
-kernel releases the GIL (``nogil``): calls from many threads run at once and
-never see each other's failures.
+index. Each call has its own status array, allocated by the caller with the
+outputs (a ``np.empty`` inside the kernel would compile an allocator each
+first call), and the kernel releases the GIL (``nogil``): calls from many
+threads run at once and never see each other's failures. The example index
+is passed as ``np.intp(i)``: ``prange``'s own index is unsigned, and a
+second index type would compile the example function twice.
 """
 
 from __future__ import annotations
@@ -150,19 +152,13 @@ def _uses_vecmath(desc: KernelDescription) -> bool:
     return desc.body is not None and any(_VECMATH_CALL.search(line) for line in desc.body)
 
 
-def _direct(desc: KernelDescription) -> bool:
-    """Whether the body runs inline in the loop over examples: fused code that
-    cannot fail (no ``return``) needs neither a per-example function nor status."""
-    return desc.body is not None and not any(line.lstrip().startswith("return")
-                                             for line in desc.body)
-
-
 def generate_source(desc: KernelDescription, options: Options) -> str:
     """The kernel module's Python source for ``desc`` compiled with ``options``."""
-    names = [arg.name for arg in desc.args] + [output.name for output in desc.outputs]
-    names += desc.sizes
+    data = [arg.name for arg in desc.args] + [output.name for output in desc.outputs]
+    names = data + list(desc.sizes)
+    status = ["status"] if desc.can_fail else []
     extra = ["n0", "parallel"] if options.parallel == "auto" else ["n0"]
-    kernel_params = ", ".join(names + extra)
+    kernel_params = ", ".join(data + status + list(desc.sizes) + extra)
     body = example_body(desc)
     flags = options.numba_flags()
     fused_flags = flags + (", error_model='numpy'" if desc.body is not None else "")
@@ -177,7 +173,7 @@ from numba import njit, prange
 {_VECMATH_IMPORT if _uses_vecmath(desc) else ""}'''
     kernel = f"@njit(parallel={options.parallel is not False}, {{flags}}, nogil=True)\n" \
              f"def {desc.kernel_name}({kernel_params}):\n"
-    if _direct(desc):
+    if not desc.can_fail:  # fused code runs inline: no example function, no status
         return f'''{header}
 
 {kernel.format(flags=fused_flags)}\
@@ -186,6 +182,7 @@ from numba import njit, prange
     return -1
 '''
     example_params = ", ".join(["i"] + names)
+    example_args = ", ".join(["np.intp(i)"] + names)
     return f'''{header}
 OK, RAISED, WRONG_SHAPE = {OK}, {RAISED}, {WRONG_SHAPE}
 
@@ -198,9 +195,9 @@ def {desc.example_name}({example_params}):
 
 
 {kernel.format(flags=flags)}\
-    """Run all n0 examples; return the index of the first that failed, or -1."""
-    status = np.empty(n0, np.uint8)
-{_loops(options.parallel, [f"status[i] = {desc.example_name}({example_params})"])}
+    """Run all n0 examples, each writing its status; return the index of the
+    first that failed, or -1 (np.intp(i): one index type, one compile)."""
+{_loops(options.parallel, [f"status[i] = {desc.example_name}({example_args})"])}
     for i in range(n0):
         if status[i] != OK:
             return i

@@ -22,9 +22,10 @@ kernel and returns the stacked result. For the fused ``sum_of_squares``::
         return out_0
 
 A body that is not fused sizes its outputs from example 0 (``first =
-sum_of_squares(v[0])``). A failing example's exception reaches the caller
-with its type and message (Numba cannot add the index to it, as the Python
-path does). ``VmappedFunction.inspect_jit_kernel`` shows both sources.
+sum_of_squares(v[0])``) and passes the kernel a status array. A failing
+example's exception reaches the caller with its type and message (Numba
+cannot add the index to it, as the Python path does).
+``VmappedFunction.inspect_jit_kernel`` shows both sources.
 
 Supported here: one level of vmap over arrays and scalars (no containers,
 no keyword arguments, no nesting), int ``out_axes``. Anything else is a
@@ -237,7 +238,11 @@ def wrapper_source(vmapped, arg_types) -> tuple:
         flag = ", auto_parallel(n, work)"
     out_names = [output.name for output in outputs]
     class_names = {cls: identifier(cls.__name__, taken) for cls in namedtuple_classes([tree])}
-    lines += [f"    i = {description.kernel_name}({', '.join(names + out_names)}, n{flag})",
+    kernel_args = names + out_names
+    if description.can_fail:
+        lines.append("    status = np.empty(n, np.uint8)")
+        kernel_args.append("status")
+    lines += [f"    i = {description.kernel_name}({', '.join(kernel_args)}, n{flag})",
               "    if i >= 0:",
               f"        {_example_call(description, 'i')}  # raises that example's error",
               f"        raise ValueError(\"{label}: examples return different shapes\")",
