@@ -132,9 +132,9 @@ def test_examples_along_a_strided_axis_sum_as_numpy_sums_them():
     assert_bitwise_numpy(total, batch, in_axis=1)
 
 
-@pytest.mark.parametrize("shape", [(3, 5), (17, 23)])
+@pytest.mark.parametrize("shape", [(3, 5), (17, 23), (9, 16), (2, 3, 24)])
 def test_two_dimensional_examples_sum_in_c_order_as_numpy(shape):
-    batch = np.stack([samples(np.float64, shape[0] * shape[1], seed).reshape(shape)
+    batch = np.stack([samples(np.float64, int(np.prod(shape)), seed).reshape(shape)
                       for seed in range(3)])
     assert_bitwise_numpy(total, batch)
     assert_bitwise_numpy(average, batch)

@@ -1,4 +1,4 @@
-"""Float sums in NumPy's pairwise order, as loops that LLVM vectorizes without fastmath.
+"""Float sums in NumPy's pairwise order, as loops of 8 independent partial sums.
 
 NumPy's ``np.add.reduce`` (``pairwise_sum`` in ``loops_utils.h.src``) adds
 an array of ``n`` elements in C order as follows: a range of at most 128
@@ -17,6 +17,11 @@ adds them as a binary counter does, through a stack of ``d + 2`` partial
 sums. Partials start at ``+0.0`` rather than at the first elements: that
 changes at most the sign of a zero along the way, and NumPy's final
 ``0.0 + `` removes that too, so the result is the same bits.
+
+The 8 partials of a block do not wait on one another, so a block runs at
+the processor's throughput rather than at the latency of one addition;
+LLVM's SLP vectorizer (off in Numba unless ``NUMBA_SLP_VECTORIZE=1``)
+packs them into vector additions, without fastmath.
 """
 
 from __future__ import annotations
@@ -99,8 +104,8 @@ def _block(emitter: Emitter, value: Array, total: str, zero: str, first: str,
         stop, last = emitter.fresh("stop"), f"{first} + {count}"
         emitter.emit(f"{stop} = {last} - {count} % {LANES}")
     index = emitter.fresh("k")
-    _loop(emitter, index, f"range({first}, {stop}, {LANES})", lambda: [
-        f"{lane} += {flat(value, _plus(index, offset))}" for offset, lane in enumerate(lanes)])
+    _loop(emitter, index, f"range({first}, {stop}, {LANES})",
+          lambda: _lanes(emitter, value, lanes, index))
     pairs = lanes
     while len(pairs) > 1:
         pairs = [f"({a} + {b})" for a, b in zip(pairs[::2], pairs[1::2])]
@@ -108,6 +113,29 @@ def _block(emitter: Emitter, value: Array, total: str, zero: str, first: str,
     index = emitter.fresh("k")
     _loop(emitter, index, f"range({stop}, {last})",
           lambda: [f"{total} += {flat(value, index)}"])
+
+
+def _lanes(emitter: Emitter, value: Array, lanes: list, index: str) -> list:
+    """The updates of the 8 partials by the elements from C-order position ``index``
+    on. Where rows have at least 8 elements, their row and column are found once:
+    the 8 elements then lie in that row and at most the next one."""
+    columns = value.shape[-1]
+    if len(value.shape) == 1 or not isinstance(columns, numbers.Integral) or columns < LANES:
+        return [f"{lane} += {flat(value, _plus(index, offset))}"
+                for offset, lane in enumerate(lanes)]
+    row, column = emitter.fresh("row"), emitter.fresh("column")
+    emitter.emit(f"{row} = {index} // {columns}")
+    emitter.emit(f"{column} = {index} % {columns}")
+    here = _unravel(value.shape[:-1], value.dims[:-1], row)
+    below = _unravel(value.shape[:-1], value.dims[:-1], f"{row} + 1")
+    updates = []
+    for offset, lane in enumerate(lanes):
+        element = value.element([*here, _plus(column, offset)])
+        if columns % LANES and offset:
+            wrapped = value.element([*below, f"{column} - {columns - offset}"])
+            element = f"({element} if {column} + {offset} < {columns} else {wrapped})"
+        updates.append(f"{lane} += {element}")
+    return updates
 
 
 def _loop(emitter: Emitter, index: str, header_range: str, statements) -> None:
@@ -126,16 +154,25 @@ def _loop(emitter: Emitter, index: str, header_range: str, statements) -> None:
 
 def flat(value: Array, index: str) -> str:
     """``value``'s element at C-order position ``index`` (source for an integer)."""
+    if len(value.shape) == 1:
+        return value.element([index])
+    return value.element(_unravel(value.shape, value.dims, index))
+
+
+def _unravel(shape: tuple, dims: tuple, index: str) -> list:
+    """The index of C-order position ``index`` in an array of ``shape``."""
+    if len(shape) == 1:
+        return [index]
     sizes = [str(size) if isinstance(size, numbers.Integral) else dim
-             for size, dim in zip(value.shape, value.dims)]
+             for size, dim in zip(shape, dims)]
     position = []
+    index = index if index.isidentifier() else f"({index})"
     for axis in range(len(sizes)):
         inner = " * ".join(sizes[axis + 1:])
-        term = f"({index}) // ({inner})" if inner else f"({index})"
+        divisor = f"({inner})" if "*" in inner else inner
+        term = f"{index} // {divisor}" if inner else index
         position.append(f"{term} % {sizes[axis]}" if axis else term)
-    if len(sizes) == 1:
-        position = [index]
-    return value.element(position)
+    return position
 
 
 def _plus(index: str, offset: int) -> str:
