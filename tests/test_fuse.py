@@ -23,7 +23,7 @@ WORKLOADS = {
 def test_fused_kernel_reads_in_place_and_writes_the_output():
     source = WORKLOADS["W4"][0].inspect_kernel(np.ones((4, 64)))
     assert "normalize(" not in source.split("def normalize_kernel")[1]
-    assert "sum_0 += (v[i, j0] * v[i, j0])" in source
+    assert "part_0 += (v[i, k_0] * v[i, k_0])" in source
     assert "out_0[i, j0] = (v[i, j0] / scalar_0)" in source
 
 

@@ -2,11 +2,13 @@
 
 Each rule takes the typed values of a call's arguments and returns a
 ``Scalar`` or an ``Array``. Types come from Numba (``values.typed``);
-where Numba's own implementation is a loop (sums, means, ``var``,
-``argmax``, ``cumsum``, ``trace``, ``clip``, ``diff``), the rule writes the
-same loop, so values agree exactly; matrix products (BLAS in Numba) are
-sums in another order. ``RULES`` maps each function name to its parameter
-names and its rule.
+where Numba's own implementation is a loop (``argmax``, ``cumsum``,
+``trace``, ``clip``, ``diff``, sums along an axis and of integers), the
+rule writes the same loop, so values agree exactly. Whole-array float sums
+(``np.sum``, ``np.mean``, ``np.var``, ``np.std``) are in NumPy's pairwise
+order instead (``pairwise``), bitwise NumPy's on C-contiguous or 1-D data;
+matrix products (BLAS in Numba) are sums in another order. ``RULES`` maps
+each function name to its parameter names and its rule.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 from numba.core import types
 
 from .emit import Emitter, size_source
+from .pairwise import pairwise_sum
 from .shapes import along, without
 from .values import (
     Array,
@@ -133,9 +136,12 @@ class Rules(Emitter):
         if name in ("var", "std"):
             return self.variance(name, value, numba_type)
         initial, update = FOLDS[name]
-        if name in ("sum", "prod", "mean"):
-            initial = typed_literal(int(initial), numba_type)
-        total = self.accumulate(name, value, initial, update, numba_type)
+        if name in ("sum", "mean") and isinstance(numba_type, types.Float):
+            total = pairwise_sum(self, name, value, numba_type)
+        else:
+            if name in ("sum", "prod", "mean"):
+                initial = typed_literal(int(initial), numba_type)
+            total = self.accumulate(name, value, initial, update, numba_type)
         if name != "mean":
             return total
         mean = f"{total.expr} / {size_source(value)}"
@@ -219,7 +225,8 @@ class Rules(Emitter):
         return f"    {best} = {item}"
 
     def variance(self, name: str, value: Array, numba_type) -> Scalar:
-        """Numba's ``var``: the mean, then a float64 sum of squared deviations."""
+        """``var`` as NumPy computes it: the mean, then the float64 sum of squared
+        deviations in NumPy's pairwise order (Numba's ``std`` is then ``var ** 0.5``)."""
         if isinstance(value.dtype, types.Complex) or numba_type != types.float64:
             raise Unsupported(f"np.{name} of {value.dtype}")
         mean = self.reduce("mean", value)
@@ -227,18 +234,16 @@ class Rules(Emitter):
         if typed(operator.add, [types.float64, typed(operator.mul, [deviation] * 2)]) \
                 != types.float64:
             raise Unsupported(f"np.{name} of {value.dtype}")
-        item = self.fresh("deviation")
-        squares = Array(value.shape, value.dims, deviation,
-                        lambda index: f"({value.element(index)} - {mean.expr})")
-        total = self.fresh("ssd")
-        self.emit(f"{total} = 0.0")
-        self.loop(value.dims, lambda index: self._squared(item, squares.element(index), total))
-        var = self.scalar(f"{total} / {size_source(value)}", types.float64)
-        return var if name == "var" else self.scalar(f"{var.expr} ** 0.5", types.float64)
 
-    def _squared(self, item: str, element: str, total: str) -> str:
-        self.emit(f"{item} = {element}")
-        return f"{total} += {item} * {item}"
+        def square(index):
+            item = self.fresh("deviation")
+            self.emit(f"{item} = {value.element(index)} - {mean.expr}")
+            return f"({item} * {item})"
+
+        total = pairwise_sum(self, "ssd", Array(value.shape, value.dims, types.float64, square),
+                             types.float64)
+        var = self.scalar(f"{total.expr} / {size_source(value)}", types.float64)
+        return var if name == "var" else self.scalar(f"{var.expr} ** 0.5", types.float64)
 
     def norm(self, vector):
         if not isinstance(vector, Array) or len(vector.shape) != 1:
