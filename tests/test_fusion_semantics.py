@@ -372,3 +372,15 @@ def test_a_math_function_returning_a_tuple_is_not_fused():
     vmapped = vmap(f, parallel=False)
     assert "math.frexp returning" in vmapped.explain(a)
     assert_same(vmapped(a), compiled_loop(f, a), exact=True)
+
+
+def test_a_product_of_known_size_loops_over_a_literal_range():
+    def rotate(r, v):
+        return r @ v
+
+    rng = np.random.default_rng(6)
+    r, v = rng.normal(size=(4, 3, 3)), rng.normal(size=(4, 3))
+    vmapped = vmap(rotate, parallel=False)
+    assert "for k_0 in range(3):" in vmapped.inspect_kernel(r, v)
+    expected = np.stack([numba.njit(rotate)(*rows) for rows in zip(r, v)])
+    assert_same(vmapped(r, v), expected, exact=False)

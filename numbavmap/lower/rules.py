@@ -18,7 +18,7 @@ from numba.core import types
 
 from ..numba_typing import constructor
 from .emit import Emitter, size_source, storable
-from .shapes import along, without
+from .shapes import along, literal_dims, without
 from .values import (
     Array,
     Scalar,
@@ -277,9 +277,10 @@ class Rules(Emitter):
         if left.shape[-1] != right.shape[-1 - inner]:
             raise Unsupported("shapes that do not multiply")
         free = len(left.shape) - 1
+        contraction = literal_dims(left.shape[-1:], left.dims[-1:])
 
         def terms(index):
-            return Array(left.shape[-1:], left.dims[-1:], dtype, lambda k: (
+            return Array(left.shape[-1:], contraction, dtype, lambda k: (
                 f"({left.element(list(index[:free]) + list(k))} * "
                 f"{right.element(list(k) + list(index[free:]))})"))
 
@@ -311,7 +312,8 @@ class Rules(Emitter):
             return (f"{name}[{', '.join(rows + column)}] += "
                     f"({left.element(rows + [k])} * {right.element([k] + column)})")
 
-        self.loop(left.dims + right.dims[1:], statement)
+        contraction = literal_dims(left.shape[-1:], left.dims[-1:])
+        self.loop(left.dims[:-1] + contraction + right.dims[1:], statement)
         return Array(shape, left.dims[:-1] + right.dims[1:], dtype,
                      lambda index: f"{name}[{', '.join(index)}]")
 
