@@ -96,7 +96,7 @@ def functions(draw):
     array_expr = draw(expressions())
     scalar_expr = draw(st.sampled_from(REDUCE)).format(f"(a + {draw(expressions(2))})")
     source = (f"def f(a, b, s):\n    t = {array_expr}\n    r = {scalar_expr}\n"
-              f"    return t * 1.0 + a * 0.0, r\n")
+              f"    return t * 1.0 + t * 0.5 + a * 0.0, r\n")  # t read twice: stored if heavy
     namespace = {"np": np}
     filename = f"<random function {abs(hash(source))}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)

@@ -7,6 +7,7 @@ their order.
 """
 
 import linecache
+import math
 
 import numba
 import numpy as np
@@ -208,6 +209,7 @@ SHAPED = [
     ("np.clip(a, 1, 3)", (4,), ()), ("np.var(a)", (4,), ()), ("a.std()", (2, 3), ()),
     ("np.trace(a)", (3, 3), ()), ("a @ b", (2, 3), (3, 2)), ("b @ a", (3,), (2, 3)),
     ("np.dot(a, a)", (3,), ()), ("np.outer(a, b)", (2,), (3,)), ("np.cross(a, b)", (3,), (3,)),
+    ("a @ b", (3,), (3, 2)), ("a @ b", (2, 2, 3), (3, 2)),
     ("max(a[0], b[0])", (3,), (2,)), ("np.sum(a) if np.max(a) > 0 else np.sum(a) * 2", (3,), ()),
 ]
 PRODUCTS = ("@", "np.dot", "np.cross", "np.outer")
@@ -289,3 +291,108 @@ def test_a_name_of_two_types_after_if_is_not_fused():
     vmapped = vmap(f, parallel=False)
     assert "Numba unifies them" in vmapped.explain(a)
     assert_same(vmapped(a), compiled_loop(f, a), exact=True)
+
+
+# Costly values computed once; math functions of scalars -------------------------
+
+#: Bodies reading an expensive array more than once, and scalar ``math`` calls.
+REUSED = {
+    "softmax": "    e = np.exp(a - np.max(a))\n    return e / np.sum(e)\n",
+    "logsumexp": "    m = np.max(a)\n    return m + np.log(np.sum(np.exp(a - m)))\n",
+    "sigmoid": "    return 1 / (1 + np.exp(-a))\n",
+    "tanh twice": "    t = np.tanh(a)\n    return t * t - t[0]\n",
+    "power twice": "    p = a ** 1.5\n    return p - np.mean(p)\n",
+    "product twice": "    y = a @ a.T\n    return y - y[0, 0]\n",
+    "math": "    return math.exp(-a[0]) * math.sqrt(abs(a[1])) + math.floor(a[0]) + "
+            "math.erf(a[1])\n",
+}
+
+
+def define_with_math(body: str):
+    f = define(f"def f(a):\n{body}")
+    f.__globals__["math"] = math
+    return f
+
+
+#: Numba's matrix products take floats only.
+REUSED_CASES = [(name, dtype) for name in sorted(REUSED)
+                for dtype in (np.float32, np.float64, np.int16)
+                if dtype is not np.int16 or "@" not in REUSED[name]]
+
+
+@pytest.mark.parametrize(("name", "dtype"), REUSED_CASES)
+def test_costly_values_fuse_and_match_the_unfused_function(name, dtype):
+    f = define_with_math(REUSED[name])
+    a = values(np.random.default_rng(3), dtype, (5, 3, 3) if "@" in REUSED[name] else (5, 4))
+    a = np.abs(a) if "**" in REUSED[name] else a
+    vmapped = vmap(f, parallel=False)
+    with np.errstate(all="ignore"):
+        expected = compiled_loop(f, a)
+        assert is_fused(vmapped, a), vmapped.explain(a)
+        actual = vmapped(a)
+    inexact = any(word in REUSED[name] for word in ("sum", "mean", "@"))
+    assert_same(actual, expected, exact=not inexact)
+
+
+@pytest.mark.parametrize("name", ["softmax", "logsumexp", "sigmoid"])
+def test_exp_runs_once_per_element(name):
+    source = vmap(define_with_math(REUSED[name]), parallel=False).inspect_kernel(
+        np.ones((2, 8)))
+    assert source.count("np.exp(") == 1, source
+
+
+def test_a_costly_array_is_stored_once_then_read():
+    source = vmap(define_with_math(REUSED["softmax"]), parallel=False).inspect_kernel(
+        np.ones((2, 8)))
+    assert "buffer_0[j0] = np.exp((a[i, j0] - max_0))" in source
+    assert "out_0[i, j0] = (buffer_0[j0] / sum_0)" in source
+
+
+def test_a_costly_array_too_large_to_store_is_recomputed():
+    f = define_with_math(REUSED["softmax"])
+    a = np.random.default_rng(4).normal(size=(2, 4097))
+    vmapped = vmap(f, parallel=False)
+    assert is_fused(vmapped, a)
+    assert vmapped.inspect_kernel(a).count("np.exp(") == 2
+    assert_same(vmapped(a), compiled_loop(f, a), exact=False)
+
+
+def test_vector_matrix_products_accumulate_rows():
+    def layer(x, w, b):
+        return np.maximum(x @ w + b, 0.0)
+
+    rng = np.random.default_rng(5)
+    x, w, b = rng.normal(size=(6, 5)), rng.normal(size=(5, 4)), rng.normal(size=4)
+    vmapped = vmap(layer, in_axes=(0, None, None), parallel=False)
+    source = vmapped.inspect_kernel(x, w, b)
+    assert "product_0 = np.zeros((4,), np.float64)" in source
+    assert "product_0[j1] += (x[i, j0] * w[j0, j1])" in source
+    expected = np.stack([numba.njit(layer)(row, w, b) for row in x])
+    assert_same(vmapped(x, w, b), expected, exact=False)
+
+
+def test_math_calls_fuse_and_the_kernel_imports_math():
+    f = define_with_math(REUSED["math"])
+    source = vmap(f, parallel=False).inspect_kernel(np.ones((2, 2)))
+    assert "\nimport math\nimport numpy as np\n" in source
+    assert "math.exp(scalar_1)" in source
+
+
+def test_a_math_function_returning_a_tuple_is_not_fused():
+    f = define_with_math("    mantissa, exponent = math.frexp(a[0])\n    return mantissa\n")
+    a = np.array([[3.0, 1.0], [-0.25, 2.0]])
+    vmapped = vmap(f, parallel=False)
+    assert "math.frexp returning" in vmapped.explain(a)
+    assert_same(vmapped(a), compiled_loop(f, a), exact=True)
+
+
+def test_a_product_of_known_size_loops_over_a_literal_range():
+    def rotate(r, v):
+        return r @ v
+
+    rng = np.random.default_rng(6)
+    r, v = rng.normal(size=(4, 3, 3)), rng.normal(size=(4, 3))
+    vmapped = vmap(rotate, parallel=False)
+    assert "for k_0 in range(3):" in vmapped.inspect_kernel(r, v)
+    expected = np.stack([numba.njit(rotate)(*rows) for rows in zip(r, v)])
+    assert_same(vmapped(r, v), expected, exact=False)

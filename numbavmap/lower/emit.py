@@ -97,7 +97,7 @@ class Emitter:
     def buffer(self, value: Array) -> Array:
         """``value`` computed once into a scratch array of its shape and dtype."""
         value = stored(value)
-        if elements(value.shape) > UNROLL_LIMIT**2:
+        if not storable(value.shape):
             raise Unsupported("a temporary array too large to store per example")
         name = self.fresh("buffer")
         shape = ", ".join(map(str, value.shape)) + ("," if len(value.shape) == 1 else "")
@@ -106,6 +106,16 @@ class Emitter:
                                             f"{value.element(index)}")
         return Array(value.shape, value.dims, value.dtype,
                      lambda index: f"{name}[{', '.join(index)}]")
+
+    def reused(self, value: Array) -> Array:
+        """An array read more than once: a heavy one is computed once into a
+        scratch array where its size is known and small, else recomputed where
+        it is read. (Measured: one allocation per example costs less than a
+        second ``np.exp`` of 4 elements.)
+        """
+        if not value.heavy or not storable(value.shape):
+            return value
+        return self.buffer(value)
 
     def common(self, arrays) -> tuple[tuple, tuple, list]:
         """The broadcast shape and dims of ``arrays`` and each array as broadcast to
@@ -122,6 +132,13 @@ def size_source(value: Array) -> str:
     if all(isinstance(size, numbers.Integral) for size in value.shape):
         return str(elements(value.shape))
     return f"({' * '.join(value.dims)})"
+
+
+def storable(shape) -> bool:
+    """Whether an array of ``shape`` has sizes known when compiling and few
+    enough elements to be stored in a scratch array per example."""
+    return all(isinstance(size, numbers.Integral) for size in shape) and \
+        elements(shape) <= UNROLL_LIMIT**2
 
 
 def elements(shape) -> int:

@@ -5,9 +5,9 @@ to scalars, ``if``/``else`` on scalars (a ``return`` in a branch makes the
 rest of the body the other branch), ``for`` over a static ``range`` or the
 first axis of an array (unrolled), and ``return``; docstrings and ``print``
 calls are dropped. Expressions: arithmetic, comparisons, NumPy ufuncs and
-the functions of ``rules.RULES``, static indexing and slicing, ``.T``,
-``.shape``, ``.size``, ``.ndim``, ``len``, and the scalar builtins ``abs``,
-``min``, ``max``, ``float``, ``int``. Names resolve as Python resolves
+the functions of ``rules.RULES``, ``math`` functions of scalars, static
+indexing and slicing, ``.T``, ``.shape``, ``.size``, ``.ndim``, ``len``, and
+the scalar builtins ``abs``, ``min``, ``max``, ``float``, ``int``. Names resolve as Python resolves
 them: locals, then closure variables, then globals.
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import math
 import operator
 import types as pytypes
 
@@ -23,7 +24,7 @@ from numba.core import types
 
 from . import vecmath
 from .emit import UNROLL_LIMIT
-from .rules import METHODS, OPTIONAL, RULES, UFUNCS, Rules
+from .rules import METHODS, OPTIONAL, RULES, TRANSCENDENTAL, UFUNCS, Rules
 from .shapes import subscript, transpose
 from .values import (
     CONVERSIONS,
@@ -157,8 +158,8 @@ class Fuser(Rules):
             name = self.fresh(target.id)
             self.emit(f"{name} = {value.expr}")
             value = Scalar(name, value.type, value.value)
-        elif isinstance(value, Array) and value.heavy and self.loads.get(target.id, 0) > 1:
-            value = self.buffer(value)
+        elif isinstance(value, Array) and self.loads.get(target.id, 0) > 1:
+            value = self.reused(value)
         self.env[target.id] = value
 
     def branches(self, node: ast.If, body, orelse) -> bool:
@@ -348,7 +349,8 @@ class Fuser(Rules):
             raise Unsupported("arithmetic on booleans")
         if symbol == "**" and _squares_alike(left, node.right):
             return self.apply([left, right], lambda e: f"({e[0]} * {e[0]})", python_op)
-        return self.apply([left, right], lambda e: f"({e[0]} {symbol} {e[1]})", python_op)
+        return self.apply([left, right], lambda e: f"({e[0]} {symbol} {e[1]})", python_op,
+                          costly=symbol == "**")
 
     def expr_Compare(self, node):
         if len(node.ops) != 1 or type(node.ops[0]) not in _COMPARE:
@@ -358,6 +360,8 @@ class Fuser(Rules):
         return self.apply(operands, lambda e: f"({e[0]} {symbol} {e[1]})", python_op)
 
     def expr_Call(self, node):
+        if isinstance(node.func, ast.Attribute) and self._module(node.func.value) is math:
+            return self.math_call(node)
         name = self._numpy_name(node.func)
         if isinstance(node.func, ast.Attribute) and name is None and \
                 self._module(node.func.value) is None:
@@ -389,6 +393,19 @@ class Fuser(Rules):
         return self.scalar(f"{node.func.id}({', '.join(arg.expr for arg in args)})",
                            typed(function, [arg.type for arg in args]))
 
+    def math_call(self, node):
+        """``math.<name>(...)`` of scalars: the same call, of the type Numba gives it."""
+        name = node.func.attr
+        if node.keywords:
+            raise Unsupported("keyword arguments")
+        args = [stored(self.expr(arg)) for arg in node.args]
+        if any(not isinstance(arg, Scalar) for arg in args):
+            raise Unsupported(f"math.{name} of an array")
+        numba_type = typed(getattr(math, name, None), [arg.type for arg in args])
+        if not isinstance(numba_type, (types.Number, types.Boolean)):
+            raise Unsupported(f"math.{name} returning {numba_type}")
+        return self.scalar(f"math.{name}({', '.join(arg.expr for arg in args)})", numba_type)
+
     def numpy_call(self, name: str, node):
         """``np.<name>(...)``: a ufunc, a conversion, or a rule of ``rules.RULES``."""
         if name in UFUNCS or name in CONVERSIONS:
@@ -397,7 +414,8 @@ class Fuser(Rules):
             args = [self.expr(arg) for arg in node.args]
             if name in CONVERSIONS and not (len(args) == 1 and isinstance(args[0], Scalar)):
                 raise Unsupported(f"np.{name} of an array")
-            return self.apply(args, self.ufunc_call(name, args), getattr(np, name))
+            return self.apply(args, self.ufunc_call(name, args), getattr(np, name),
+                              costly=name in TRANSCENDENTAL)
         if name not in RULES:
             raise Unsupported(f"call np.{name}")
         params, method, fixed = RULES[name]

@@ -18,9 +18,10 @@ import operator
 import numpy as np
 from numba.core import types
 
-from .emit import Emitter, size_source
+from ..numba_typing import constructor
+from .emit import Emitter, size_source, storable
 from .pairwise import pairwise_sum
-from .shapes import along, without
+from .shapes import along, literal_dims, without
 from .values import (
     Array,
     Scalar,
@@ -42,6 +43,11 @@ UFUNCS = frozenset(
     "tanh arcsinh arccosh arctanh floor ceil trunc rint square sign absolute abs negative "
     "maximum minimum fmax fmin arctan2 hypot power isnan isinf isfinite".split()
 )
+#: Elementwise functions costly enough to compute once per element (``Array.heavy``).
+TRANSCENDENTAL = frozenset(
+    "exp exp2 expm1 log log2 log10 log1p sin cos tan arcsin arccos arctan sinh cosh tanh "
+    "arcsinh arccosh arctanh arctan2 hypot power".split()
+)
 #: Whole-array reductions that accumulate element by element.
 FOLDS = {"sum": ("0", "{r} += {e}"), "prod": ("1", "{r} *= {e}"), "mean": ("0", "{r} += {e}"),
          "any": ("False", "{r} = {r} or bool({e})"), "all": ("True", "{r} = {r} and bool({e})")}
@@ -51,12 +57,13 @@ class Rules(Emitter):
     """NumPy's functions, written as loops by the emitter."""
 
     # elementwise ----------------------------------------------------------
-    def apply(self, operands, combine, function):
+    def apply(self, operands, combine, function, costly=False):
         """An elementwise operation, typed as Numba types ``function`` of the operands.
 
         On arrays, the element is the same operation on the operands' scalar
         expressions, as in Numba's array expressions; arrays of different
-        shapes broadcast as in NumPy.
+        shapes broadcast as in NumPy. A ``costly`` operation (a transcendental
+        function) makes the result heavy.
         """
         arrays = [operand for operand in operands if isinstance(operand, Array)]
         result_type = typed(function, [operand.type for operand in operands])
@@ -79,7 +86,7 @@ class Rules(Emitter):
         if not isinstance(result_type, types.Array):  # Numba gives 0-d operations scalars
             return self.scalar(element([]), result_type)
         element_type = typed(function, [scalar_type(operand) for operand in operands])
-        heavy = any(operand.heavy for operand in arrays)
+        heavy = costly or any(operand.heavy for operand in arrays)
         return Array(shape, dims, result_type.dtype, element, element_type, heavy)
 
     def where(self, condition, x, y):
@@ -275,9 +282,10 @@ class Rules(Emitter):
         if left.shape[-1] != right.shape[-1 - inner]:
             raise Unsupported("shapes that do not multiply")
         free = len(left.shape) - 1
+        contraction = literal_dims(left.shape[-1:], left.dims[-1:])
 
         def terms(index):
-            return Array(left.shape[-1:], left.dims[-1:], dtype, lambda k: (
+            return Array(left.shape[-1:], contraction, dtype, lambda k: (
                 f"({left.element(list(index[:free]) + list(k))} * "
                 f"{right.element(list(k) + list(index[free:]))})"))
 
@@ -287,9 +295,32 @@ class Rules(Emitter):
 
         shape = left.shape[:-1] + right.shape[1:] if inner else left.shape[:-1]
         dims = left.dims[:-1] + right.dims[1:] if inner else left.dims[:-1]
+        if inner and storable(shape):
+            return self.rows(left, right, dtype)
         if not shape:
             return Scalar(element([]), dtype)
         return Array(shape, dims, dtype, element, heavy=True)
+
+    def rows(self, left: Array, right: Array, dtype) -> Array:
+        """``left @ right`` for a matrix ``right``, into a scratch array row by row:
+        ``product[.., j] += left[.., k] * right[k, j]``, the inner loop over the
+        contiguous ``j`` that LLVM vectorises. Each element still sums its
+        terms in ``k`` order from zero, as the dot product loop does."""
+        free = len(left.shape) - 1
+        shape = left.shape[:-1] + right.shape[1:]
+        name = self.fresh("product")
+        sizes = ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "")
+        self.emit(f"{name} = np.zeros(({sizes}), {constructor(dtype)})")
+
+        def statement(index):
+            rows, k, column = index[:free], index[free], index[free + 1:]
+            return (f"{name}[{', '.join(rows + column)}] += "
+                    f"({left.element(rows + [k])} * {right.element([k] + column)})")
+
+        contraction = literal_dims(left.shape[-1:], left.dims[-1:])
+        self.loop(left.dims[:-1] + contraction + right.dims[1:], statement)
+        return Array(shape, left.dims[:-1] + right.dims[1:], dtype,
+                     lambda index: f"{name}[{', '.join(index)}]")
 
     def outer(self, a, b):
         a, b = stored(a), stored(b)

@@ -6,6 +6,8 @@ whose element reads another array's element at a rewritten index.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from .values import Array, Unsupported
@@ -52,6 +54,13 @@ def broadcast_to(array: Array, shape: tuple, dims: tuple) -> Array:
                               for k, stretched in enumerate(fixed)])
 
     return Array(shape, dims, array.dtype, element, array.scalar_type, array.heavy)
+
+
+def literal_dims(shape: tuple, dims: tuple) -> tuple:
+    """Loop bounds as literals where sizes are known when compiling, so that LLVM
+    unrolls short loops (a 3-term dot product); run-time sizes keep their bound."""
+    return tuple(str(size) if isinstance(size, numbers.Integral) else dim
+                 for size, dim in zip(shape, dims))
 
 
 def offset_index(start: int, step: int, index: str) -> str:

@@ -61,8 +61,9 @@ class Array:
 
     ``scalar_type`` is the type of the element expression when it is not yet
     ``dtype`` (an elementwise chain, typed by Numba's scalar rules);
-    ``heavy`` marks an element that runs a loop of its own (a matrix
-    product, an axis reduction), which is stored before it is reused.
+    ``heavy`` marks an element costly to recompute: one that runs a loop of
+    its own (a matrix product, an axis reduction) or calls a transcendental
+    function (``np.exp``, ``math.log``...), which is stored before it is reused.
     """
 
     shape: tuple

@@ -168,8 +168,7 @@ def generate_source(desc: KernelDescription, options: Options) -> str:
 
 Generated code. Globals provided by numbavmap: {globals_note}.
 """
-import numpy as np
-from numba import njit, prange
+{imports(desc)}from numba import njit, prange
 {_VECMATH_IMPORT if _uses_vecmath(desc) else ""}'''
     kernel = f"@njit(parallel={options.parallel is not False}, {{flags}}, nogil=True)\n" \
              f"def {desc.kernel_name}({kernel_params}):\n"
@@ -203,6 +202,14 @@ def {desc.example_name}({example_params}):
             return i
     return -1
 '''
+
+
+def imports(desc: KernelDescription) -> str:
+    """The module's imports of the modules its code names: NumPy, and ``math``
+    where the fused body calls it."""
+    uses_math = desc.body is not None and any(re.search(r"\bmath\.", line)
+                                              for line in desc.body)
+    return ("import math\n" if uses_math else "") + "import numpy as np\n"
 
 
 def _body_kind(desc: KernelDescription) -> str:

@@ -57,7 +57,7 @@ from ..ir import KernelDescription
 from ..loader import load_module
 from ..options import Options
 from ..trees import flatten, unflatten
-from .cpu import OK, RAISED, WRONG_SHAPE, example_body
+from .cpu import OK, RAISED, WRONG_SHAPE, example_body, imports
 
 #: Threads per block; the grid covers the batch (the loop strides past it).
 THREADS_PER_BLOCK = 128
@@ -142,8 +142,7 @@ def kernel_source(desc: KernelDescription, options: Options) -> str:
 
 Generated code. Globals provided by numbavmap: {desc.function} (a CUDA device function).
 """
-import numpy as np
-from numba import cuda as _cuda
+{imports(desc)}from numba import cuda as _cuda
 
 OK, RAISED, WRONG_SHAPE = {OK}, {RAISED}, {WRONG_SHAPE}
 
