@@ -210,7 +210,8 @@ SHAPED = [
     ("np.trace(a)", (3, 3), ()), ("a @ b", (2, 3), (3, 2)), ("b @ a", (3,), (2, 3)),
     ("np.dot(a, a)", (3,), ()), ("np.outer(a, b)", (2,), (3,)), ("np.cross(a, b)", (3,), (3,)),
     ("a @ b", (3,), (3, 2)), ("a @ b", (2, 2, 3), (3, 2)),
-    ("max(a[0], b[0])", (3,), (2,)), ("np.sum(a) if np.max(a) > 0 else np.sum(a) * 2", (3,), ()),
+    ("max(a[0], b[0])", (3,), (2,)),
+    ("np.sum(a) * 3 if np.max(a) > 0 else np.sum(a) * 2", (3,), ()),
 ]
 PRODUCTS = ("@", "np.dot", "np.cross", "np.outer")
 NUMBERS = [np.int8, np.int32, np.int64, np.uint8, np.float32, np.float64]
@@ -336,14 +337,16 @@ def test_costly_values_fuse_and_match_the_unfused_function(name, dtype):
 
 @pytest.mark.parametrize("name", ["softmax", "logsumexp", "sigmoid"])
 def test_exp_runs_once_per_element(name):
+    # Rows under 8 elements: sums are one loop (from 8 on, the pairwise block
+    # writes the summand once per partial accumulator).
     source = vmap(define_with_math(REUSED[name]), parallel=False).inspect_kernel(
-        np.ones((2, 8)))
+        np.ones((2, 7)))
     assert source.count("np.exp(") == 1, source
 
 
 def test_a_costly_array_is_stored_once_then_read():
     source = vmap(define_with_math(REUSED["softmax"]), parallel=False).inspect_kernel(
-        np.ones((2, 8)))
+        np.ones((2, 7)))
     assert "buffer_0[j0] = np.exp((a[i, j0] - max_0))" in source
     assert "out_0[i, j0] = (buffer_0[j0] / sum_0)" in source
 
@@ -353,7 +356,9 @@ def test_a_costly_array_too_large_to_store_is_recomputed():
     a = np.random.default_rng(4).normal(size=(2, 4097))
     vmapped = vmap(f, parallel=False)
     assert is_fused(vmapped, a)
-    assert vmapped.inspect_kernel(a).count("np.exp(") == 2
+    source = vmapped.inspect_kernel(a)
+    assert "buffer_" not in source
+    assert "out_0[i, j0] = (np.exp((a[i, j0] - max_0)) / sum_0)" in source
     assert_same(vmapped(a), compiled_loop(f, a), exact=False)
 
 
