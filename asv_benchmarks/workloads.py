@@ -64,6 +64,9 @@ HAND = "hand"
 HAND_LOOPS = "hand_loops"
 JAX = "jax"
 JAX_NUMPY_IO = "jax (NumPy in/out)"
+#: ``vmap(f, fastmath=True)``: exp, log and tanh within 1 ulp, vectorised
+#: (docs/user-guide/accuracy.md); timed on the exp-heavy R workloads.
+NUMBAVMAP_FASTMATH = "numbavmap (fastmath=True)"
 CDIST = "cdist"
 
 #: Implementations that run Python per example: timed on a sample, scaled.
@@ -643,11 +646,13 @@ _DISTANCE = dict(
 
 
 def _realistic(key, title, py_func, numpy, loops, sizes, make_inputs=normal_rows,
-               mapped=(True,), layout="(n)->(n)", types=("float64[:]",) * 2, out_like=None):
+               mapped=(True,), layout="(n)->(n)", types=("float64[:]",) * 2, out_like=None,
+               transcendental=False):
     """An R workload: ``py_func`` with its first ``sum(mapped)`` arguments
     mapped, ``loops`` its scalar-loop form (``f_into(out, *example)`` where
     the gufunc ``layout`` has an array result, allocated by ``out_like``),
-    ``types`` the gufunc's; no Python-level implementations."""
+    ``types`` the gufunc's; no Python-level implementations. A
+    ``transcendental`` body is also timed with ``fastmath=True``."""
     count = sum(mapped)
     if not layout.endswith("->()"):
         out_like = out_like or like_first
@@ -678,6 +683,9 @@ def _realistic(key, title, py_func, numpy, loops, sizes, make_inputs=normal_rows
         gufunc=lambda: gufunc(njit(py_func), list(types), layout),
         python_level=False,
         chunk=1 << 14,
+        extra={NUMBAVMAP_FASTMATH: lambda: _import_vmap()(
+            py_func, in_axes=tuple(0 if m else None for m in mapped), fastmath=True)}
+        if transcendental else {},
     )
 
 
@@ -803,7 +811,7 @@ WORKLOADS = {
         ),
         _realistic(
             "R6", "softmax, ({:_}, {:_})", softmax, rowwise_softmax, softmax_loops_into,
-            {"full": (20_000, 64), "quick": (20_000, 64), "tiny": (5, 64)},
+            {"full": (20_000, 64), "quick": (20_000, 64), "tiny": (5, 64)}, transcendental=True,
         ),
         _realistic(
             "R7", "`np.linalg.solve(A, b)`, A ({0:_}, {1}, {1}), b ({0:_}, {1}), both mapped",
@@ -827,10 +835,12 @@ WORKLOADS = {
         _realistic(
             "R10", "logsumexp, ({:_}, {:_})", logsumexp, rowwise_logsumexp, logsumexp_loops,
             {"full": (20_000, 64), "quick": (20_000, 64), "tiny": (5, 64)}, layout="(n)->()",
+            transcendental=True,
         ),
         _realistic(
             "R11", "sigmoid `1 / (1 + np.exp(-x))`, ({:_}, {:_})", sigmoid, sigmoid,
             sigmoid_loops_into, {"full": (20_000, 64), "quick": (20_000, 64), "tiny": (5, 64)},
+            transcendental=True,
         ),
     ]
 }
