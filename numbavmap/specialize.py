@@ -29,6 +29,8 @@ from .trees import TreeDef, leaf_paths, namedtuple_classes
 _RESERVED = {"i", "status", "parallel", "failures", "result", "njit", "prange", "np",
              "OK", "RAISED", "WRONG_SHAPE", "vecmath"}
 _INTERNAL = re.compile(r"(i|j|n|value_|out_)[0-9]+")
+#: A fused line that allocates: device code (CUDA) cannot.
+_ALLOCATION = re.compile(r"\bnp\.(empty|zeros|ones)\(")
 
 
 def kernel_value(value):
@@ -163,6 +165,10 @@ class Specialization:
                         for cls in namedtuple_classes(call.trees))
         fusion = _fusion(vmapped.innermost, call, args, outputs, shapes, dtypes,
                          vmapped.options.fastmath)
+        if vmapped.options.target == "cuda" and _allocates(fusion.lines):
+            fusion = Fusion(None, "the fused body needs scratch arrays (a value stored once, "
+                                  "a long pairwise sum or a scan), and device code cannot "
+                                  "allocate")
         description = KernelDescription(
             function=function,
             args=args,
@@ -241,6 +247,11 @@ def _fusion(py_func, call: BoundCall, args, outputs, shapes, dtypes,
                for output, shape, dtype in zip(outputs, shapes, dtypes)]
     taken = {arg.name for arg in args} | {output.name for output in outputs} | _RESERVED
     return fuse(py_func, operands, targets, taken, approximate)
+
+
+def _allocates(lines) -> bool:
+    """Whether fused ``lines`` allocate an array (a scratch row or stack)."""
+    return lines is not None and any(_ALLOCATION.search(line) for line in lines)
 
 
 def result_dtypes(dispatcher, py_func, call: BoundCall, in_axes, out_tree: TreeDef,

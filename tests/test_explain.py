@@ -54,3 +54,18 @@ def test_explain_compiles_no_kernel():
     called = f.cache_info()
     assert explained.traces == called.traces == 1
     assert called.compilations > explained.compilations
+
+
+def softmax(x):
+    e = np.exp(x - np.max(x))
+    return e / np.sum(e)
+
+
+def test_device_targets_do_not_fuse_bodies_that_need_scratch_arrays():
+    # Explaining needs no GPU: the body is traced and typed on the CPU.
+    x = np.ones((3, 16))
+    assert "np.empty" in vmap(softmax).inspect_kernel(x)  # on the CPU, e is stored once
+    assert "body: fused" in vmap(softmax).explain(x)
+    report = vmap(softmax, target="cuda").explain(x)
+    assert "not fused: the fused body needs scratch arrays" in report
+    assert "body: fused" in vmap(sum_of_squares, target="cuda").explain(x)
