@@ -54,14 +54,16 @@ __all__ = ["Fusion", "Operand", "Target", "fuse"]
 
 
 def fuse(py_func, operands: dict, targets: list, taken: set,
-         approximate: bool = False) -> Fusion:
+         approximate: bool = False, scratch: bool = True) -> Fusion:
     """The fused per-example body of ``py_func``, or the reason it is outside the subset.
 
     ``operands`` maps each parameter name to its ``Operand``; ``targets``
     lists the output leaves in result order; ``taken`` holds names the body
     must not assign. ``approximate`` (a vmap's ``fastmath=True``) computes
     float ``np.exp``, ``np.log`` and ``np.tanh`` with ``numbavmap.lower.vecmath``,
-    which vectorises, instead of the C library.
+    which vectorises, instead of the C library. ``scratch=False`` (device
+    code) keeps the body from allocating: no value is stored once, long float
+    sums add sequentially, and what cannot do without an array is not fused.
     """
     definition = source.definition(py_func)
     if definition is None:
@@ -73,7 +75,7 @@ def fuse(py_func, operands: dict, targets: list, taken: set,
     if [arg.arg for arg in params.args] != list(operands):
         return Fusion(None, "arguments passed by keyword or left to their defaults")
     try:
-        fuser = Fuser(py_func, operands, targets, taken, approximate)
+        fuser = Fuser(py_func, operands, targets, taken, approximate, scratch)
         return Fusion(tuple(fuser.body(definition.body)))
     except Unsupported as exc:
         where = f"{py_func.__code__.co_filename}:{exc.line or definition.lineno}"

@@ -29,8 +29,6 @@ from .trees import TreeDef, leaf_paths, namedtuple_classes
 _RESERVED = {"i", "status", "parallel", "failures", "result", "njit", "prange", "np",
              "OK", "RAISED", "WRONG_SHAPE", "vecmath"}
 _INTERNAL = re.compile(r"(i|j|n|value_|out_)[0-9]+")
-#: A fused line that allocates: device code (CUDA) cannot.
-_ALLOCATION = re.compile(r"\bnp\.(empty|zeros|ones)\(")
 
 
 def kernel_value(value):
@@ -164,11 +162,7 @@ class Specialization:
         classes = tuple((cls, identifier(cls.__name__, taken))
                         for cls in namedtuple_classes(call.trees))
         fusion = _fusion(vmapped.innermost, call, args, outputs, shapes, dtypes,
-                         vmapped.options.fastmath)
-        if vmapped.options.target == "cuda" and _allocates(fusion.lines):
-            fusion = Fusion(None, "the fused body needs scratch arrays (a value stored once, "
-                                  "a long pairwise sum or a scan), and device code cannot "
-                                  "allocate")
+                         vmapped.options.fastmath, vmapped.options.target != "cuda")
         description = KernelDescription(
             function=function,
             args=args,
@@ -228,9 +222,10 @@ def _operand(arg: KernelArg, value) -> Operand | None:
 
 
 def _fusion(py_func, call: BoundCall, args, outputs, shapes, dtypes,
-            approximate: bool) -> Fusion:
+            approximate: bool, scratch: bool) -> Fusion:
     """The fused per-example body (see ``numbavmap.fuse``), or why the kernel calls
-    the function instead; ``approximate`` is the vmap's ``fastmath``."""
+    the function instead; ``approximate`` is the vmap's ``fastmath``, ``scratch``
+    whether the target may allocate."""
     if any(not tree.is_leaf for tree in call.trees):
         return Fusion(None, "containers (tuples, lists, namedtuples) as arguments")
     names = example_function.signature_names(py_func, call.keywords.count(None))
@@ -246,12 +241,7 @@ def _fusion(py_func, call: BoundCall, args, outputs, shapes, dtypes,
     targets = [Target(output.path, shape, dtype, output.element)
                for output, shape, dtype in zip(outputs, shapes, dtypes)]
     taken = {arg.name for arg in args} | {output.name for output in outputs} | _RESERVED
-    return fuse(py_func, operands, targets, taken, approximate)
-
-
-def _allocates(lines) -> bool:
-    """Whether fused ``lines`` allocate an array (a scratch row or stack)."""
-    return lines is not None and any(_ALLOCATION.search(line) for line in lines)
+    return fuse(py_func, operands, targets, taken, approximate, scratch)
 
 
 def result_dtypes(dispatcher, py_func, call: BoundCall, in_axes, out_tree: TreeDef,

@@ -61,11 +61,20 @@ def softmax(x):
     return e / np.sum(e)
 
 
-def test_device_targets_do_not_fuse_bodies_that_need_scratch_arrays():
-    # Explaining needs no GPU: the body is traced and typed on the CPU.
-    x = np.ones((3, 16))
+def running_total(x):
+    return np.cumsum(x)
+
+
+def test_device_bodies_are_fused_without_scratch_arrays():
+    # Needs no GPU: the body is traced and typed on the CPU, the source printed.
+    x, long_rows = np.ones((3, 16)), np.ones((3, 300))
     assert "np.empty" in vmap(softmax).inspect_kernel(x)  # on the CPU, e is stored once
-    assert "body: fused" in vmap(softmax).explain(x)
-    report = vmap(softmax, target="cuda").explain(x)
-    assert "not fused: the fused body needs scratch arrays" in report
-    assert "body: fused" in vmap(sum_of_squares, target="cuda").explain(x)
+    assert "np.empty" in vmap(sum_of_squares).inspect_kernel(long_rows)  # the pairwise stack
+    for f, batch in [(softmax, x), (sum_of_squares, long_rows)]:
+        device = vmap(f, target="cuda")
+        assert "body: fused" in device.explain(batch)
+        source = device.inspect_kernel(batch)
+        assert "np.empty" not in source and "np.zeros" not in source
+    report = vmap(running_total, target="cuda").explain(x)
+    assert "not fused: a temporary array too large to store per example, or on a device" \
+        in report

@@ -24,8 +24,10 @@ UNROLL_LIMIT = 64
 class Emitter:
     """Writes a body's lines, naming every variable it introduces afresh."""
 
-    def __init__(self, taken: set):
+    def __init__(self, taken: set, scratch: bool = True):
         self.taken = set(taken)
+        #: Whether the body may allocate scratch arrays (device code cannot).
+        self.scratch = scratch
         self.lines: list[str] = []
         self.sink = self.lines
         self.depth = 0
@@ -97,8 +99,9 @@ class Emitter:
     def buffer(self, value: Array) -> Array:
         """``value`` computed once into a scratch array of its shape and dtype."""
         value = stored(value)
-        if not storable(value.shape):
-            raise Unsupported("a temporary array too large to store per example")
+        if not self.storable(value.shape):
+            raise Unsupported("a temporary array too large to store per example, or on a "
+                              "device, which cannot allocate")
         name = self.fresh("buffer")
         shape = ", ".join(map(str, value.shape)) + ("," if len(value.shape) == 1 else "")
         self.emit(f"{name} = np.empty(({shape}), {constructor(value.dtype)})")
@@ -113,9 +116,13 @@ class Emitter:
         it is read. (Measured: one allocation per example costs less than a
         second ``np.exp`` of 4 elements.)
         """
-        if not value.heavy or not storable(value.shape):
+        if not value.heavy or not self.storable(value.shape):
             return value
         return self.buffer(value)
+
+    def storable(self, shape) -> bool:
+        """Whether this body may store an array of ``shape`` in a scratch array."""
+        return self.scratch and storable(shape)
 
     def common(self, arrays) -> tuple[tuple, tuple, list]:
         """The broadcast shape and dims of ``arrays`` and each array as broadcast to

@@ -65,8 +65,8 @@ class Fuser(Rules):
     """Lowers one function's body, given its operands and output targets."""
 
     def __init__(self, py_func, operands: dict, targets: list, taken: set,
-                 approximate: bool = False):
-        super().__init__(taken)
+                 approximate: bool = False, scratch: bool = True):
+        super().__init__(taken, scratch)
         self.approximate = approximate
         self.globals = py_func.__globals__
         cells = py_func.__closure__ or ()

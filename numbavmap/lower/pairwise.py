@@ -42,7 +42,9 @@ def pairwise_sum(emitter: Emitter, name: str, value: Array, numba_type) -> Scala
     zero = typed_literal(0, numba_type)
     static = all(isinstance(size, numbers.Integral) for size in value.shape)
     size = elements(value.shape) if static else None
-    if static and size < LANES:  # NumPy adds fewer than 8 elements one after another
+    if static and size < LANES or not (static and size <= BLOCK or emitter.scratch):
+        # NumPy adds fewer than 8 elements one after another; longer sums on a
+        # device, which cannot allocate the tree's stack, add as Numba does.
         return emitter.accumulate(name, value, zero, "{r} += {e}", numba_type)
     total = emitter.fresh(name)
     if static and size <= BLOCK:

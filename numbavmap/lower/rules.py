@@ -19,7 +19,7 @@ import numpy as np
 from numba.core import types
 
 from ..numba_typing import constructor
-from .emit import Emitter, size_source, storable
+from .emit import Emitter, size_source
 from .pairwise import pairwise_sum
 from .shapes import along, literal_dims, without
 from .values import (
@@ -295,7 +295,7 @@ class Rules(Emitter):
 
         shape = left.shape[:-1] + right.shape[1:] if inner else left.shape[:-1]
         dims = left.dims[:-1] + right.dims[1:] if inner else left.dims[:-1]
-        if inner and storable(shape):
+        if inner and self.storable(shape):
             return self.rows(left, right, dtype)
         if not shape:
             return Scalar(element([]), dtype)

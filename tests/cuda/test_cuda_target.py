@@ -21,6 +21,11 @@ def sum_of_squares(v):
     return np.sum(v ** 2)
 
 
+def softmax(v):
+    e = np.exp(v - np.max(v))
+    return e / np.sum(e)
+
+
 def scaled(v, scale):
     return v * scale
 
@@ -76,6 +81,12 @@ def test_fused_sum_of_squares():
     np.testing.assert_allclose(same_on_gpu(sum_of_squares, v), [5.0, 50.0, 149.0, 302.0])
     report = vmap(sum_of_squares, target="cuda").explain(v)
     assert "body: fused" in report and "target: cuda" in report
+
+
+def test_fused_bodies_that_store_values_on_the_cpu_recompute_them_on_the_device():
+    rows = np.random.default_rng(0).normal(size=(3, 16))
+    same_on_gpu(softmax, rows)
+    same_on_gpu(sum_of_squares, np.random.default_rng(1).normal(size=(2, 300)))
 
 
 def test_in_axes_out_axes_and_unmapped_scalars():
