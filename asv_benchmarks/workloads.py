@@ -343,6 +343,11 @@ def like_first(X, *rest):
     return np.empty_like(X)
 
 
+def like_last(*args):
+    """An uninitialised array shaped as the last argument (``A @ v``, ``solve(A, b)``)."""
+    return np.empty_like(args[-1])
+
+
 def rows_into_kernel(f_into, out_like=like_first, mapped=1):
     """``f_into(out[i], X[i], ..., *unmapped)``: an array per example, written
     in place into ``out = out_like(*args)`` (by default shaped as ``X``)."""
@@ -796,7 +801,7 @@ WORKLOADS = {
             rotate, batched_rotate, rotate_loops_into,
             {"full": (500_000, 3), "quick": (500_000, 3), "tiny": (5, 3)},
             make_inputs=matrices_and_vectors, mapped=(True, True), layout="(n,n),(n)->(n)",
-            types=(_MATRICES, _ROWS, _ROWS), out_like=lambda R, v: np.empty_like(v),
+            types=(_MATRICES, _ROWS, _ROWS), out_like=like_last,
         ),
         _realistic(
             "R4", "quadratic form `x @ A @ x`, x ({:_}, {:_}), A unmapped",
@@ -818,7 +823,7 @@ WORKLOADS = {
             solve3, batched_solve3, solve3_loops_into,
             {"full": (20_000, 3), "quick": (20_000, 3), "tiny": (5, 3)},
             make_inputs=matrices_and_vectors, mapped=(True, True), layout="(n,n),(n)->(n)",
-            types=(_MATRICES, _ROWS, _ROWS), out_like=lambda A, b: np.empty_like(b),
+            types=(_MATRICES, _ROWS, _ROWS), out_like=like_last,
         ),
         _realistic(
             "R8", "standardize `(x - mu) / sd`, ({:_}, {:_}), mu and sd unmapped",

@@ -142,12 +142,11 @@ class VmappedFunction:
         return CacheInfo(currsize=len(self._specializations), **self._counts)
 
     def __call__(self, *args, **kwargs):
-        fast = plan_key(args, kwargs)
-        key = fast[0] if fast is not None else None
-        plan = self._plans.get(key) if key is not None else None
+        key, leaves = plan_key(args, kwargs) or (None, None)
+        plan = self._plans.get(key)  # plans are never stored under None
         if plan is not None:
             self._counts["hits"] += 1
-            return plan.run(fast[1])
+            return plan.run(leaves)
         # Only CPU calls store plans: other targets and Dask arrays come here.
         if self.options.target != "cpu" and hasattr(self._target, "call"):
             return self._target.call(self, args, kwargs)  # its own launch sequence
