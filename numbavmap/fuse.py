@@ -67,8 +67,8 @@ def fuse(py_func, operands: dict, targets: list, taken: set,
     """
     definition = source.definition(py_func)
     if definition is None:
-        return Fusion(None, "no source code to read (a lambda, or a function defined "
-                            "by exec or at the interactive prompt)")
+        return Fusion(None, "no source code to read (a function defined by exec or at "
+                            "the plain python prompt)")
     params = definition.args
     if params.vararg or params.kwarg or params.kwonlyargs or params.posonlyargs:
         return Fusion(None, "*args, **kwargs or keyword-only parameters")

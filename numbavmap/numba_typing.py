@@ -41,6 +41,14 @@ def result(function, arg_types: tuple):
     return signature.return_type
 
 
+@global_compiler_lock
+def unified(first, second):
+    """The type Numba gives a variable bound to values of both types, or None."""
+    context = cpu_target.typing_context
+    context.refresh()
+    return context.unify_pairs(first, second)
+
+
 def constructor(numba_type) -> str:
     """Source that converts a scalar to ``numba_type``: ``np.int8``, ``np.float32``..."""
     if numba_type == types.boolean:

@@ -495,3 +495,33 @@ def discounted_call(prices, strike, rate, years):
 @case(batch(3, 4), fixed(4), in_axes=(0, None))
 def floor_at_benchmark(x, benchmark):
     return np.where(x > benchmark, x, benchmark)
+
+
+# Scalar control flow written as loops and branches ---------------------------
+
+
+@case(batch(5), 0.7, in_axes=(0, None))
+def horner_from_int_start(coefficients, t):
+    value = 0
+    for c in coefficients:
+        value = value * t + c
+    return value
+
+
+@case(batch(6))
+def standardized_or_centered(x):
+    spread = np.std(x)
+    if spread > 1.0:
+        y = (x - np.mean(x)) / spread
+    else:
+        y = x - np.mean(x)
+    return y
+
+
+@case(batch(4))
+def leaky_total(x):
+    total = np.sum(x)
+    return total if total > 0 else 0.01 * total
+
+
+row_norm = case(batch(4))(lambda x: np.sqrt(np.sum(x * x)))

@@ -61,8 +61,8 @@ def test_implementation_agrees_with_python_loop(key, name):
 
 
 def test_realistic_set_covers_the_issue_kinds():
-    """R1-R11: the per-example functions are ``def``s (a lambda has no source
-    and is never fused), with both two-mapped and unmapped arguments."""
+    """R1-R11: the per-example functions are ``def``s as scientists write them,
+    with both two-mapped and unmapped arguments."""
     realistic = [wl.WORKLOADS[key] for key in wl.REALISTIC]
     assert len(realistic) >= 10
     assert all(w.py_func.__name__ != "<lambda>" and not w.python_level for w in realistic)

@@ -1,6 +1,7 @@
 """``VmappedFunction.explain``: fused or not and why, the key, target and parallel decision."""
 
 import inspect
+import linecache
 
 import numpy as np
 
@@ -38,11 +39,43 @@ def test_unfused_function_names_the_construct_and_its_line():
 
 
 def test_function_without_source_says_so():
-    report = vmap(lambda v, s: v * s, in_axes=(0, None), parallel=False).explain(
+    namespace = {}
+    exec("def scaled(v, s):\n    return v * s\n", namespace)  # no file, no linecache entry
+    report = vmap(namespace["scaled"], in_axes=(0, None), parallel=False).explain(
         np.ones((2, 3)), 2.0)
     assert "not fused: no source code to read" in report
     assert "s: Python float, unmapped" in report
     assert "loop: serial (parallel=False)" in report
+
+
+#: Two lambdas on one line, and one inside another: each is found by its code's positions.
+PAIR = (lambda v, s: v * s, lambda v, s: v - s)
+NESTED = lambda v: (lambda w: np.sum(w * w))(v) + np.max(v)  # noqa: E731
+
+
+def test_lambdas_are_fused_each_from_its_own_source():
+    x = np.arange(6.0).reshape(2, 3)
+    for f, expected in zip(PAIR, (x * 2.0, x - 2.0)):
+        vmapped = vmap(f, in_axes=(0, None), parallel=False)
+        assert "body: fused" in vmapped.explain(x, 2.0)
+        np.testing.assert_array_equal(vmapped(x, 2.0), expected)
+    assert "(v[i, j0] - s)" in vmap(PAIR[1], in_axes=(0, None)).inspect_kernel(x, 2.0)
+    report = vmap(NESTED, parallel=False).explain(x)
+    assert "not fused: call lambda w: np.sum(w * w)" in report  # the outer lambda's body
+
+
+def test_a_lambda_whose_file_changed_is_not_fused():
+    text = "scaled = lambda v: v * 2.0\n"
+    filename = "<lambda file that changes>"
+    linecache.cache[filename] = (len(text), None, [text], filename)
+    namespace = {}
+    exec(compile(text, filename, "exec"), namespace)
+    x = np.ones((2, 3))
+    assert "body: fused" in vmap(namespace["scaled"]).explain(x)
+    linecache.cache[filename] = (len(text), None, ["scaled = lambda v: v * 3.0\n"], filename)
+    report = vmap(namespace["scaled"]).explain(x)
+    assert "not fused: no source code to read" in report
+    np.testing.assert_array_equal(vmap(namespace["scaled"])(x), x * 2.0)
 
 
 def test_explain_compiles_no_kernel():

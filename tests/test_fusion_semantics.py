@@ -261,6 +261,19 @@ SCALAR_CONTROL = [
     "    best = a[0]\n    for value in a:\n        best = max(best, value)\n    return best\n",
     "    if a[0] > a[1]:\n        return a[0] - a[1]\n    s = min(a[1], a[2])\n"
     "    return s + s\n",
+    # a name of two types after an if: Numba unifies them
+    "    if a[0] > 0:\n        y = 1\n    else:\n        y = a[1]\n    return y\n",
+    # an array bound by both branches, a temporary bound by one only
+    "    if a[0] > a[1]:\n        t = a + a\n        y = t - a[2]\n    else:\n"
+    "        y = a - a[0]\n    return y * y[1]\n",
+    # conditional expressions of scalars and of arrays
+    "    s = np.sum(a)\n    return s if s > a[0] else a[1] - s\n",
+    "    return np.sum(a + a if a[0] > a[1] else a * a[2])\n",
+    # a loop whose scalar changes type: each iteration starts from the unified type
+    "    total = 0\n    for k in range(3):\n        total += a[k] / 2\n    return total\n",
+    "    best = 0\n    for value in a:\n        best = max(best, value * 1.5)\n    return best\n",
+    # returns of two types inside an if
+    "    if a[0] > a[1]:\n        return 2\n    return a[3] * a[2]\n",
 ]
 
 
@@ -275,22 +288,33 @@ def test_scalar_control_flow_fuses_and_matches_the_unfused_function(body, dtype)
     assert_same(vmapped(a), expected, exact=expected.dtype.kind in "biu")
 
 
-def test_a_loop_whose_variable_changes_type_is_not_fused():
-    f = define("def f(a):\n    total = 0\n    for k in range(3):\n        total += a[k]\n"
-               "    return total\n")
-    a = np.ones((2, 3))
+def test_a_constant_condition_whose_branches_bind_two_types_is_not_fused():
+    f = define("def f(a):\n    if FLAG:\n        y = 1\n    else:\n        y = a[0]\n"
+               "    return y + 1\n")
+    f.__globals__["FLAG"] = True  # Numba prunes the branch not taken: y is an int64
+    a = np.array([[1.5, 2.5], [2.0, 3.5]])
     vmapped = vmap(f, parallel=False)
-    assert not is_fused(vmapped, a)
-    assert "changes type in the loop" in vmapped.explain(a)
-    np.testing.assert_array_equal(vmapped(a), [3.0, 3.0])
+    assert "`y` of another type in the branch not taken" in vmapped.explain(a)
+    assert_same(vmapped(a), compiled_loop(f, a), exact=True)
 
 
-def test_a_name_of_two_types_after_if_is_not_fused():
-    f = define("def f(a):\n    if a[0] > 0:\n        y = 1\n    else:\n        y = a[1]\n"
+def test_a_name_bound_by_one_branch_only_is_not_read_after_the_if():
+    f = define("def f(a):\n    if a[0] > 0:\n        y = a[1]\n    else:\n        z = a[1]\n"
+               "    return y\n")
+    a = np.array([[1.0, 2.5], [2.0, 3.5]])
+    vmapped = vmap(f, parallel=False)
+    assert "`y` bound by one branch of an if only" in vmapped.explain(a)
+    np.testing.assert_array_equal(vmapped(a), [2.5, 3.5])
+
+
+def test_an_array_bound_by_both_branches_is_filled_by_each_branch():
+    f = define("def f(a):\n    if a[0] > 0:\n        y = a + 1.0\n    else:\n        y = -a\n"
                "    return y\n")
     a = np.array([[1.0, 2.5], [-1.0, 2.5]])
     vmapped = vmap(f, parallel=False)
-    assert "Numba unifies them" in vmapped.explain(a)
+    source = vmapped.inspect_kernel(a)
+    assert "buffer_0 = np.empty((2,), np.float64)" in source
+    assert source.index("buffer_0 = np.empty") < source.index("if scalar_1:")
     assert_same(vmapped(a), compiled_loop(f, a), exact=True)
 
 

@@ -99,16 +99,26 @@ class Emitter:
     def buffer(self, value: Array) -> Array:
         """``value`` computed once into a scratch array of its shape and dtype."""
         value = stored(value)
-        if not self.storable(value.shape):
+        name, array = self.scratch_array(value)
+        self.store(name, value)
+        return array
+
+    def scratch_array(self, like: Array) -> tuple[str, Array]:
+        """A new per-example scratch array of ``like``'s shape and dtype, unfilled:
+        its name, and its elements as an Array."""
+        if not self.storable(like.shape):
             raise Unsupported("a temporary array too large to store per example, or on a "
                               "device, which cannot allocate")
         name = self.fresh("buffer")
-        shape = ", ".join(map(str, value.shape)) + ("," if len(value.shape) == 1 else "")
-        self.emit(f"{name} = np.empty(({shape}), {constructor(value.dtype)})")
+        shape = ", ".join(map(str, like.shape)) + ("," if len(like.shape) == 1 else "")
+        self.emit(f"{name} = np.empty(({shape}), {constructor(like.dtype)})")
+        return name, Array(like.shape, like.dims, like.dtype,
+                           lambda index: f"{name}[{', '.join(index)}]")
+
+    def store(self, name: str, value: Array) -> None:
+        """Loops writing every element of ``value`` into the array ``name``."""
         self.loop(value.dims, lambda index: f"{name}[{', '.join(index)}] = "
                                             f"{value.element(index)}")
-        return Array(value.shape, value.dims, value.dtype,
-                     lambda index: f"{name}[{', '.join(index)}]")
 
     def reused(self, value: Array) -> Array:
         """An array read more than once: a heavy one is computed once into a

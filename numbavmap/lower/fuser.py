@@ -2,9 +2,12 @@
 
 Statements: assignments (also to tuples of names), augmented assignments
 to scalars, ``if``/``else`` on scalars (a ``return`` in a branch makes the
-rest of the body the other branch), ``for`` over a static ``range`` or the
-first axis of an array (unrolled), and ``return``; docstrings and ``print``
-calls are dropped. Expressions: arithmetic, comparisons, NumPy ufuncs and
+rest of the body the other branch; names bound by both branches join with
+Numba's unified type), ``for`` over a static ``range`` or the first axis of
+an array (unrolled; a scalar changing type in it takes Numba's unified type
+from the first iteration), and ``return``; docstrings and ``print`` calls
+are dropped. Expressions: conditional expressions on scalars, arithmetic,
+comparisons, NumPy ufuncs and
 the functions of ``rules.RULES``, ``math`` functions of scalars, static
 indexing and slicing, ``.T``, ``.shape``, ``.size``, ``.ndim``, ``len``, and
 the scalar builtins ``abs``, ``min``, ``max``, ``float``, ``int``. Names resolve as Python resolves
@@ -21,7 +24,9 @@ import types as pytypes
 
 import numpy as np
 from numba.core import types
+from numba.np import numpy_support
 
+from ..numba_typing import unified
 from . import vecmath
 from .emit import UNROLL_LIMIT
 from .rules import METHODS, OPTIONAL, RULES, TRANSCENDENTAL, UFUNCS, Rules
@@ -33,6 +38,7 @@ from .values import (
     Unsupported,
     cast,
     constant,
+    convert,
     located,
     operand_dtype,
     scalar_type,
@@ -59,6 +65,10 @@ _UNARY = {ast.USub: ("-", operator.neg), ast.UAdd: ("+", operator.pos)}
 _SCALAR_BUILTINS = {"abs": abs, "min": min, "max": max, "float": float, "int": int}
 
 _MISSING = object()
+#: Most times a loop is lowered again because a scalar's type widened in it.
+_WIDENINGS = 4
+#: A name bound by one branch of an ``if`` only: Numba cannot read it after.
+_ONE_BRANCH = object()
 
 
 class Fuser(Rules):
@@ -81,6 +91,8 @@ class Fuser(Rules):
                 self.env[name] = Scalar(operand.element(None), operand.dtype)
         self.targets = targets
         self.loads: dict = {}
+        #: How many ``if`` branches enclose the statement being lowered.
+        self.branching = 0
 
     def lookup(self, name: str):
         """A free name's value, resolved as Python does: closure, globals, builtins."""
@@ -163,65 +175,151 @@ class Fuser(Rules):
         self.env[target.id] = value
 
     def branches(self, node: ast.If, body, orelse) -> bool:
-        """``if``/``else`` on a scalar; names bound in a branch join with one type.
+        """``if``/``else`` on a scalar; a name bound by both branches joins (see
+        ``joined``), one bound by one branch only cannot be read after the ``if``.
 
         True when both branches return."""
-        test = stored(self.expr(node.test))
-        if not isinstance(test, Scalar):
-            raise Unsupported("if on an array")
+        test = self.condition(node.test, "if")
         if test.value is not None:
-            return self.block(body if test.value else orelse)
+            taken, untaken = (body, orelse) if test.value else (orelse, body)
+            before = dict(self.env)
+            untaken_env = self._lowered_aside(lambda: self.block(untaken))
+            self.env = dict(before)
+            ended = self.block(taken)
+            if untaken_env is not None and not ended:
+                for name in self.env.keys() & untaken_env.keys():
+                    _same_type_both_ways(name, self.env[name], untaken_env[name])
+            return ended
         before = dict(self.env)
         results = []
-        for statements in (body, orelse):
-            self.env = dict(before)
-            lines: list[str] = []
-            with self.capture(lines):
-                ended = self.block(statements)
-            results.append((lines, dict(self.env), ended))
+        self.branching += 1
+        try:
+            for statements in (body, orelse):
+                self.env = dict(before)
+                lines: list[str] = []
+                with self.capture(lines):
+                    ended = self.block(statements)
+                results.append((lines, dict(self.env), ended))
+        finally:
+            self.branching -= 1
         (body_lines, body_env, body_ended), (else_lines, else_env, else_ended) = results
         self.env = before
         if body_ended != else_ended:
             raise Unsupported("a branch that neither returns nor falls through")
         if not body_ended:
-            self._join(body_env, else_env, body_lines, else_lines)
+            for name in body_env.keys() | else_env.keys():
+                first, second = body_env.get(name), else_env.get(name)
+                if first is None or second is None:
+                    self.env[name] = _ONE_BRANCH
+                elif first is not second:
+                    self.env[name] = self.joined(name, first, second, body_lines, else_lines)
         self.indented(f"if {test.expr}:", body_lines)
         self.indented("else:", else_lines)
         return body_ended
 
-    def _join(self, body_env: dict, else_env: dict, body_lines: list, else_lines: list):
-        for name in body_env.keys() | else_env.keys():
-            first, second = body_env.get(name), else_env.get(name)
-            if first is second:
-                continue
-            if not (isinstance(first, Scalar) and isinstance(second, Scalar)):
-                raise Unsupported(f"`{name}` bound differently by the branches of an if")
-            if first.type != second.type:
+    def _lowered_aside(self, lower) -> dict | None:
+        """The names ``lower()`` binds (or the dict it returns), its lines thrown
+        away and the names restored: a branch that a condition known when
+        compiling never takes, lowered for its types. None where it cannot be."""
+        before = dict(self.env)
+        try:
+            with self.capture([]):
+                returned = lower()
+            return returned if isinstance(returned, dict) else dict(self.env)
+        except Unsupported:
+            return None
+        finally:
+            self.env = before
+
+    def condition(self, node, what: str) -> Scalar:
+        """The scalar test of an ``if`` or a conditional expression."""
+        test = stored(self.expr(node))
+        if not isinstance(test, Scalar):
+            raise Unsupported(f"{what} on an array")
+        return test
+
+    def joined(self, name: str, first, second, body_lines: list, else_lines: list):
+        """One variable holding ``first`` where the branch of ``body_lines`` ran and
+        ``second`` where that of ``else_lines`` did: scalars of the type Numba
+        unifies them to; arrays of one shape and dtype in a scratch array both
+        branches fill."""
+        first, second = stored(first), stored(second)
+        if isinstance(first, Scalar) and isinstance(second, Scalar):
+            numba_type = unified(first.type, second.type)
+            if numba_type is None:
                 raise Unsupported(f"`{name}` of types {first.type} and {second.type} "
-                                  "after an if (Numba unifies them)")
-            joined = self.fresh(name)
-            body_lines.append(f"{joined} = {first.expr}")
-            else_lines.append(f"{joined} = {second.expr}")
-            self.env[name] = Scalar(joined, first.type)
+                                  "after an if")
+            variable = self.fresh(name)
+            body_lines.append(f"{variable} = {cast(first.expr, first.type, numba_type)}")
+            else_lines.append(f"{variable} = {cast(second.expr, second.type, numba_type)}")
+            return Scalar(variable, numba_type)
+        if not (isinstance(first, Array) and isinstance(second, Array)
+                and first.shape == second.shape and first.dtype == second.dtype):
+            raise Unsupported(f"`{name}` bound differently by the branches of an if")
+        buffer, array = self.scratch_array(first)
+        for lines, value in ((body_lines, first), (else_lines, second)):
+            with self.capture(lines):
+                self.store(buffer, value)
+        return array
 
     def unroll(self, node: ast.For) -> None:
-        """A ``for`` over a static range (or an array's first axis), unrolled."""
+        """A ``for`` over a static range (or an array's first axis), unrolled.
+
+        A scalar that changes type in the loop has, at the head of every
+        iteration and after the loop, the type Numba unifies its values to
+        (the loop's phi): lowered again with that type until types settle.
+        """
         if node.orelse or any(isinstance(n, (ast.Break, ast.Continue, ast.Return))
                               for n in ast.walk(ast.Module(node.body, []))):
             raise Unsupported("for loop with break, continue, return or else")
         items = self.iteration(node.iter)
         if len(items) > UNROLL_LIMIT:
             raise Unsupported(f"for loop of more than {UNROLL_LIMIT} iterations")
-        before = {name: value.type for name, value in self.env.items()
-                  if isinstance(value, Scalar)}
+        carried = {name: value.type for name, value in self.env.items()
+                   if isinstance(value, Scalar)}
+        for _ in range(_WIDENINGS):
+            start, env = len(self.sink), dict(self.env)
+            widened = self._iterations(node, items, carried)
+            if not widened:
+                return
+            del self.sink[start:]
+            self.env = env
+            carried.update(widened)
+        raise Unsupported("types in the loop do not settle")
+
+    def _iterations(self, node: ast.For, items: list, carried: dict) -> dict:
+        """Lower the loop with each scalar of ``carried`` (name: type) of that
+        type at the head of each iteration and after the loop. Returns the
+        carried scalars whose type an iteration widens, with their unified
+        types, after lowering no further; empty once lowered."""
+        first_types: dict = {}
         for item in items:
+            self._convert_carried(carried)
             self.assign(node.target, item)
             if self.block(node.body):
                 raise Unsupported("a return inside a for loop")
+            widened = {}
             for name, value in self.env.items():
-                if name in before and getattr(value, "type", None) != before[name]:
-                    raise Unsupported(f"`{name}` changes type in the loop (Numba unifies it)")
-                before.setdefault(name, getattr(value, "type", None))
+                numba_type = getattr(value, "type", None)
+                if name in carried:
+                    joined = unified(carried[name], numba_type) \
+                        if isinstance(value, Scalar) else None
+                    if joined is None:
+                        raise Unsupported(f"`{name}` changes type in the loop")
+                    if joined != carried[name]:
+                        widened[name] = joined
+                elif first_types.setdefault(name, numba_type) != numba_type:
+                    raise Unsupported(f"`{name}` changes type in the loop")
+            if widened:
+                return widened
+        self._convert_carried(carried)
+        return {}
+
+    def _convert_carried(self, carried: dict) -> None:
+        for name, numba_type in carried.items():
+            value = self.env[name]
+            if value.type != numba_type:
+                self.env[name] = Scalar(convert(value.expr, numba_type), numba_type)
 
     def iteration(self, node) -> list:
         """The values a ``for`` loop binds, known when compiling."""
@@ -243,10 +341,7 @@ class Fuser(Rules):
         if len(values) != len(self.targets):
             raise Unsupported("result structure")
         for value, target in zip(values, self.targets):
-            value = stored(value)
-            dtype = operand_dtype(value)
-            if str(dtype) != target.dtype.name:
-                raise Unsupported(f"fused type {dtype} differs from Numba's {target.dtype}")
+            value = self.returned(stored(value), target)
             if isinstance(value, Scalar):
                 if target.shape:
                     raise Unsupported("scalar for an array output")
@@ -256,6 +351,18 @@ class Fuser(Rules):
                 raise Unsupported("array output of another shape")
             self.loop(value.dims, lambda index, v=value, t=target:
                       f"{t.element(index)} = {v.element(index)}")
+
+    def returned(self, value, target):
+        """``value`` as the output ``target`` holds it. A scalar returned inside an
+        ``if`` takes the type Numba unifies the function's returns to."""
+        dtype = operand_dtype(value)
+        if str(dtype) == target.dtype.name:
+            return value
+        numba_type = numpy_support.from_dtype(target.dtype)
+        if isinstance(value, Scalar) and self.branching and \
+                unified(dtype, numba_type) == numba_type:
+            return Scalar(cast(value.expr, dtype, numba_type), numba_type)
+        raise Unsupported(f"fused type {dtype} differs from Numba's {target.dtype}")
 
     def _flatten_return(self, node) -> list:
         if isinstance(node, ast.Tuple):
@@ -275,8 +382,31 @@ class Fuser(Rules):
 
     def expr_Name(self, node):
         if node.id in self.env:
-            return self.env[node.id]
+            value = self.env[node.id]
+            if value is _ONE_BRANCH:
+                raise Unsupported(f"`{node.id}` bound by one branch of an if only")
+            return value
         return constant(self.lookup(node.id))
+
+    def expr_IfExp(self, node):
+        test = self.condition(node.test, "a conditional expression")
+        if test.value is not None:
+            taken, untaken = (node.body, node.orelse) if test.value else (node.orelse, node.body)
+            other = self._lowered_aside(lambda: {"choice": self.expr(untaken)})
+            value = self.expr(taken)
+            if other is not None:
+                _same_type_both_ways("the conditional expression", value, other["choice"])
+            return value
+        sides = []
+        for side in (node.body, node.orelse):
+            lines: list[str] = []
+            with self.capture(lines):
+                sides.append((lines, self.expr(side)))
+        (body_lines, first), (else_lines, second) = sides
+        value = self.joined("choice", first, second, body_lines, else_lines)
+        self.indented(f"if {test.expr}:", body_lines)
+        self.indented("else:", else_lines)
+        return value
 
     def expr_Constant(self, node):
         return constant(node.value)
@@ -459,6 +589,16 @@ class Fuser(Rules):
                 and self.lookup(func.id) is np):
             return ".".join(parts)
         return None
+
+
+def _same_type_both_ways(name: str, taken, untaken) -> None:
+    """Numba types both branches of a condition it does not know: where the one
+    not taken would give ``name`` another type, Numba would unify them."""
+    if taken is untaken or taken is _ONE_BRANCH or untaken is _ONE_BRANCH:
+        return
+    if getattr(stored(taken), "type", None) != getattr(stored(untaken), "type", None):
+        raise Unsupported(f"`{name}` of another type in the branch not taken of a condition "
+                          "known when compiling (Numba unifies them)")
 
 
 def _returns(statements) -> bool:
