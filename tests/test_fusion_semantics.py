@@ -133,7 +133,8 @@ DTYPES = [np.bool_, np.int8, np.int16, np.uint8, np.int32, np.int64, np.float32,
           np.float64, np.complex128]
 LEAVES = ["a", "b", "s", "2", "3", "0.5", "np.float32(1.5)", "True"]
 UNARY = ["(-{})", "np.sqrt({})", "np.abs({})", "np.maximum({}, 1)", "np.square({})",
-         "np.where({} > 1, 3, 2.5)", "({} ** 2)", "np.isnan({})"]
+         "np.where({} > 1, 3, 2.5)", "({} ** 2)", "np.isnan({})",
+         "({0} if np.sum(a) > 0 else {0} * 2)"]
 BINARY = ["({} + {})", "({} - {})", "({} * {})", "({} / {})", "({} // {})", "({} & {})",
           "({} | {})", "({} < {})", "np.minimum({}, {})", "np.where(a > 0, {}, {})"]
 REDUCE = ["np.sum({})", "np.prod({})", "np.mean({})", "np.max({})", "np.any({})", "{}.sum()",
@@ -146,7 +147,8 @@ def expressions(draw, depth=3):
         return draw(st.sampled_from(LEAVES))
     kind = draw(st.integers(0, 2))
     if kind == 0:
-        return draw(st.sampled_from(UNARY)).format(draw(expressions(depth - 1)))
+        operand = draw(expressions(depth - 1))
+        return draw(st.sampled_from(UNARY)).format(operand, operand)
     if kind == 1:
         return draw(st.sampled_from(BINARY)).format(draw(expressions(depth - 1)),
                                                     draw(expressions(depth - 1)))
