@@ -397,7 +397,7 @@ def test_vector_matrix_products_accumulate_rows():
     vmapped = vmap(layer, in_axes=(0, None, None), parallel=False)
     source = vmapped.inspect_kernel(x, w, b)
     assert "product_0 = np.zeros((4,), np.float64)" in source
-    assert "product_0[j1] += (x[i, j0] * w[j0, j1])" in source
+    assert "product_0[k_0] = product_0[k_0] + (factor_0 * w[j0, k_0]) + " in source
     expected = np.stack([numba.njit(layer)(row, w, b) for row in x])
     assert_same(vmapped(x, w, b), expected, exact=False)
 

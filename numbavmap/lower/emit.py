@@ -64,11 +64,14 @@ class Emitter:
         self.emit(f"{name} = {expr}")
         return Scalar(name, numba_type, value)
 
-    def loop(self, dims, statement: Callable[[list], str]) -> None:
+    def loop(self, dims, statement: Callable[[list], str | None]) -> None:
         """Nested loops over ``dims`` around ``statement(indices)``.
 
-        The body's own loops count ``j0, j1...``; loops inside an element
-        take fresh names. Lines an element emits go inside the loop.
+        Each dim is the source of a loop's ``range`` arguments: a bound
+        (``64``, ``W.shape[1]``) or ``start, stop, step``. The body's own
+        loops count ``j0, j1...``; loops inside an element take fresh names.
+        Lines an element (or a ``statement`` that returns None) emits go
+        inside the loop.
         """
         if self.depth == 0:
             indices = [f"j{d}" for d in range(len(dims))]
@@ -78,7 +81,9 @@ class Emitter:
         self.depth += 1
         try:
             with self.capture(body):
-                body.append(statement(indices))
+                line = statement(indices)
+                if line is not None:
+                    body.append(line)
         finally:
             self.depth -= 1
         for d, (index, dim) in enumerate(zip(indices, dims)):
