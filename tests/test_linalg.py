@@ -7,6 +7,9 @@ One vmapped function computes all four results, so that each size and
 dtype compiles once.
 """
 
+import itertools
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
@@ -44,10 +47,25 @@ def well_conditioned(n, count, dtype, seed):
 
 
 def reference(A, b, B):
-    """``linalg_all`` in float64 by NumPy, example by example (a plain loop)."""
+    """``linalg_all`` in float64 by NumPy, example by example (a plain loop),
+    with each determinant exact (NumPy's is ``exp`` of a sum of logarithms)."""
     results = [linalg_all(*(x.astype(np.float64) for x in example))
                for example in zip(A, b, B)]
-    return [np.stack([result[k] for result in results]) for k in range(4)]
+    solutions = [np.stack([result[k] for result in results]) for k in range(3)]
+    return [*solutions, np.array([exact_det(matrix) for matrix in A])]
+
+
+def exact_det(matrix) -> float:
+    """The determinant of ``matrix``'s values, by Leibniz's formula in fractions."""
+    n = len(matrix)
+    total = Fraction(0)
+    for permutation in itertools.permutations(range(n)):
+        inversions = sum(p > q for p, q in itertools.combinations(permutation, 2))
+        term = Fraction(-1 if inversions % 2 else 1)
+        for row, column in enumerate(permutation):
+            term *= Fraction(float(matrix[row, column]))
+        total += term
+    return float(total)
 
 
 def assert_close(got, want, A, dtype):
