@@ -174,3 +174,21 @@ def test_explain_says_fastmath_would_fuse_it():
 def test_explain_says_why_a_matrix_is_not_fused(A, reason):
     assert reason in body(det, A, fastmath=True)
     assert "fastmath=True fuses it" not in body(det, A)
+
+
+def inverse_used_further(A, v):
+    X = np.linalg.inv(A)
+    return np.sum(X), X[1:, ::-1] * 2.0, X.T @ v, np.sum(X, axis=0)
+
+
+def test_results_held_in_scalars_are_indexed_sliced_and_reduced():
+    """The inverse's entries are scalar variables: literal indices name them, and
+    a pairwise sum's computed index selects among them."""
+    f = vmap(inverse_used_further, fastmath=True, parallel=False)
+    A = well_conditioned(3, 20, np.float64, seed=9)
+    v = np.random.default_rng(9).normal(size=(20, 3))
+    source = f.inspect_kernel(A, v)
+    assert "out_1[i, 0, 0] = (x12_0 * 2.0)" in source  # X[1:, ::-1][0, 0] is X[1, 2]
+    got = f(A, v)
+    for k, want in enumerate(zip(*(inverse_used_further(*example) for example in zip(A, v)))):
+        np.testing.assert_allclose(got[k], np.stack(want), rtol=1e-12, atol=1e-13)
