@@ -390,7 +390,9 @@ def vmap(fun=None, in_axes=0, out_axes=0, *, axis_size=None, parallel="auto",
     fastmath : bool
         Passed to Numba; in fused bodies it also computes float ``np.exp``,
         ``np.log`` and ``np.tanh`` with vectorisable versions within 1 ulp
-        of NumPy (docs: Accuracy).
+        of NumPy, and ``np.linalg.solve``, ``inv`` and ``det`` of matrices
+        up to 4x4 by Gaussian elimination written out instead of LAPACK
+        (docs: Accuracy).
     boundscheck : bool, optional
         Passed to Numba: ``True`` makes an out-of-range index raise
         ``IndexError`` with the failing example's index. ``None`` follows

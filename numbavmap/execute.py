@@ -167,8 +167,19 @@ def raise_failure(spec: Specialization, call, index: int):
     error = example_failure(spec, call, index)
     if error is None:
         raise RuntimeError(f"example {index} failed inside the compiled kernel "
-                           "but not when run again on its own")
+                           f"but not when run again on its own{_fused_hint(spec)}")
     raise error from None
+
+
+def _fused_hint(spec: Specialization) -> str:
+    """Why a fused body may fail where the function does not: under fastmath=True,
+    ``np.linalg.solve`` and ``inv`` written out (``numbavmap.lower.linalg``)
+    may find exactly singular a matrix that LAPACK's rounding does not."""
+    if spec.description.body is None:
+        return ""
+    return (" (with fastmath=True the fused np.linalg.solve / np.linalg.inv may find a "
+            "matrix exactly singular that LAPACK, rounding otherwise, does not; "
+            "see docs/user-guide/accuracy.md)")
 
 
 def example_failure(spec: Specialization, call, index: int) -> Exception | None:

@@ -30,13 +30,16 @@ and where Numba's implementation is a loop (``var``, ``argmax``,
 one difference allowed is the order of float sums (and matrix products,
 which Numba hands to BLAS); with ``fastmath=True``, float ``np.exp``,
 ``np.log`` and ``np.tanh`` also become ``numbavmap.lower.vecmath``'s
-vectorisable versions, within the bounds of docs/user-guide/accuracy.md.
+vectorisable versions, and ``np.linalg.solve``, ``inv`` and ``det`` of
+small matrices Gaussian elimination written out (``numbavmap.lower.linalg``),
+within the bounds of docs/user-guide/accuracy.md.
 A body whose result types do not come out as Numba's is not fused.
 
 Fused code cannot raise (arithmetic follows NumPy's error model), so the
-kernel needs no ``try`` around it, which would cost vectorisation; the one
-failure, ``min``/``max``/``argmax``/``argmin`` of an empty example, returns
-the RAISED status and the caller re-runs the example to raise NumPy's error.
+kernel needs no ``try`` around it, which would cost vectorisation; the
+failures, ``min``/``max``/``argmax``/``argmin`` of an empty example and a
+singular matrix in a fused ``np.linalg.solve`` or ``inv``, return the
+RAISED status and the caller re-runs the example to raise NumPy's error.
 
 The subset is listed in ``numbavmap.lower.fuser`` (statements and
 expressions) and ``numbavmap.lower.rules`` (NumPy functions); anything
@@ -61,7 +64,8 @@ def fuse(py_func, operands: dict, targets: list, taken: set,
     lists the output leaves in result order; ``taken`` holds names the body
     must not assign. ``approximate`` (a vmap's ``fastmath=True``) computes
     float ``np.exp``, ``np.log`` and ``np.tanh`` with ``numbavmap.lower.vecmath``,
-    which vectorises, instead of the C library. ``scratch=False`` (device
+    which vectorises, instead of the C library, and small ``np.linalg.solve``,
+    ``inv`` and ``det`` with ``numbavmap.lower.linalg`` instead of LAPACK. ``scratch=False`` (device
     code) keeps the body from allocating: no value is stored once, long float
     sums add sequentially, and what cannot do without an array is not fused.
     """

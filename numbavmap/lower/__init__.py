@@ -12,6 +12,8 @@ One job per module, each layer using the one before:
   types (and the order of operations) Numba's own implementation gives;
 * ``fuser``: the walk over the function's statements and expressions,
   including scalar ``if``/``else`` and ``for`` over static ranges;
+* ``linalg``: ``np.linalg.solve``, ``inv`` and ``det`` of matrices up to 4x4
+  written out as Gaussian elimination (``fastmath=True`` only);
 * ``vecmath``: vectorisable ``exp``, ``log`` and ``tanh`` that fused kernels
   call under ``fastmath=True`` (the only module generated code imports).
 """

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from ..numba_typing import constructor
 from .shapes import broadcast_shape, broadcast_to
-from .values import Array, Scalar, Unsupported, stored
+from .values import Array, Scalar, Unrolled, Unsupported, stored
 
 #: Most elements a heavy array may have before it is stored rather than
 #: recomputed, and most iterations a ``for`` loop is unrolled.
@@ -71,25 +71,37 @@ class Emitter:
         (``64``, ``W.shape[1]``) or ``start, stop, step``. The body's own
         loops count ``j0, j1...``; loops inside an element take fresh names.
         Lines an element (or a ``statement`` that returns None) emits go
-        inside the loop.
+        inside the loop. An ``Unrolled`` dimension is written out: the
+        statement once per index, with that index as a literal.
         """
         if self.depth == 0:
             indices = [f"j{d}" for d in range(len(dims))]
         else:
             indices = [self.fresh("k") for _ in dims]
-        body: list[str] = []
         self.depth += 1
         try:
-            with self.capture(body):
-                line = statement(indices)
-                if line is not None:
-                    body.append(line)
+            self._nest(list(zip(indices, dims)), [], statement)
         finally:
             self.depth -= 1
-        for d, (index, dim) in enumerate(zip(indices, dims)):
-            self.emit(f"{'    ' * d}for {index} in range({dim}):")
-        for line in body:
-            self.emit("    " * len(dims) + line)
+
+    def _nest(self, levels: list, index: list, statement) -> None:
+        if not levels:
+            lines: list[str] = []
+            with self.capture(lines):
+                line = statement(index)
+                if line is not None:
+                    lines.append(line)
+            self.sink.extend(lines)
+            return
+        (name, dim), rest = levels[0], levels[1:]
+        if isinstance(dim, Unrolled):
+            for position in range(dim.size):
+                self._nest(rest, [*index, str(position)], statement)
+            return
+        body: list[str] = []
+        with self.capture(body):
+            self._nest(rest, [*index, name], statement)
+        self.indented(f"for {name} in range({dim}):", body)
 
     def accumulate(self, name: str, value: Array, initial: str, update: str,
                    numba_type) -> Scalar:

@@ -19,6 +19,7 @@ import numpy as np
 from numba.core import types
 
 from ..numba_typing import constructor
+from . import linalg
 from .emit import Emitter, size_source
 from .pairwise import pairwise_sum
 from .shapes import along, literal_dims, offset_index, without
@@ -60,6 +61,9 @@ FOLDS = {"sum": ("0", "{r} += {e}"), "prod": ("1", "{r} *= {e}"), "mean": ("0", 
 
 class Rules(Emitter):
     """NumPy's functions, written as loops by the emitter."""
+
+    #: Whether the vmap has ``fastmath=True``: approximate functions allowed.
+    approximate = False
 
     # elementwise ----------------------------------------------------------
     def apply(self, operands, combine, function, costly=False):
@@ -395,6 +399,14 @@ class Rules(Emitter):
         return self.accumulate("trace", diagonal, typed_literal(0, numba_type), "{r} += {e}",
                                numba_type)
 
+    def linalg(self, name: str, a, b=None):
+        """``np.linalg.solve``, ``inv`` and ``det`` of a small matrix (``fastmath=True``)."""
+        a = stored(a)
+        n = linalg.checked_size(name, a, self.approximate)
+        if name == "solve":
+            return linalg.solve(self, a, b, n)
+        return getattr(linalg, name)(self, a, n)
+
     # scans and differences --------------------------------------------------
     def cumulative(self, name: str, value):
         """``np.cumsum`` / ``np.cumprod`` of a vector, into a scratch array."""
@@ -475,6 +487,9 @@ RULES = {
     "cross": (("a", "b"), "cross", ()),
     "trace": (("a",), "trace", ()),
     "linalg.norm": (("x",), "norm", ()),
+    "linalg.solve": (("a", "b"), "linalg", ("solve",)),
+    "linalg.inv": (("a",), "linalg", ("inv",)),
+    "linalg.det": (("a",), "linalg", ("det",)),
 }
 #: Parameters a call may leave out.
 OPTIONAL = frozenset({"axis", "n"})

@@ -10,7 +10,7 @@ import numbers
 
 import numpy as np
 
-from .values import Array, Unsupported
+from .values import Array, Unrolled, Unsupported
 
 
 def broadcast_shape(arrays) -> tuple[tuple, tuple]:
@@ -23,7 +23,9 @@ def broadcast_shape(arrays) -> tuple[tuple, tuple]:
     """
     shaped = [array for array in arrays if array.shape]
     if shaped and all(array.shape == shaped[0].shape for array in shaped):
-        return shaped[0].shape, shaped[0].dims
+        written_out = [array for array in shaped
+                       if any(isinstance(dim, Unrolled) for dim in array.dims)]
+        return shaped[0].shape, (written_out or shaped)[0].dims
     if not shaped:
         return (), ()
     try:
@@ -58,13 +60,16 @@ def broadcast_to(array: Array, shape: tuple, dims: tuple) -> Array:
 
 def literal_dims(shape: tuple, dims: tuple) -> tuple:
     """Loop bounds as literals where sizes are known when compiling, so that LLVM
-    unrolls short loops (a 3-term dot product); run-time sizes keep their bound."""
-    return tuple(str(size) if isinstance(size, numbers.Integral) else dim
-                 for size, dim in zip(shape, dims))
+    unrolls short loops (a 3-term dot product); run-time sizes and written-out
+    (``Unrolled``) dimensions keep their bound."""
+    return tuple(str(size) if isinstance(size, numbers.Integral)
+                 and not isinstance(dim, Unrolled) else dim for size, dim in zip(shape, dims))
 
 
 def offset_index(start: int, step: int, index: str) -> str:
-    """Source for ``start + step * index``, simplified."""
+    """Source for ``start + step * index``, simplified (a number for a literal index)."""
+    if index.isdigit():
+        return str(start + step * int(index))
     if step == 1:
         return index if start == 0 else f"({index} + {start})"
     if step == -1:
@@ -93,7 +98,8 @@ def subscript(array: Array, items: list) -> tuple[Array | None, list | None]:
         length = len(range(start, stop, step))
         whole = (start, step, length) == (0, 1, size)
         shape.append(length)
-        dims.append(dim if whole else str(length))
+        dims.append(dim if whole else Unrolled(length) if isinstance(dim, Unrolled)
+                    else str(length))
         maps.append((start, step))
     if not shape:
         return None, maps

@@ -55,6 +55,16 @@ class Scalar:
     value: object = None
 
 
+class Unrolled(str):
+    """A loop bound known when compiling whose loop is written out, one statement
+    per index (``"0"``, ``"1"``...): a dimension of an array held in scalar
+    variables, such as ``np.linalg.solve``'s result (``numbavmap.lower.linalg``)."""
+
+    @property
+    def size(self) -> int:
+        return int(self)
+
+
 @dataclass(frozen=True)
 class Array:
     """A per-example array: static shape, loop bounds, dtype (a Numba type) and element.
