@@ -162,7 +162,8 @@ class VmappedFunction:
         result = plan.run(call.leaves)
         if key is not None and all(map(operator.is_, leaves, call.leaves)):
             if launcher is not None:  # compiled now: later calls skip the counting wrapper
-                plan = plan.with_kernel(launcher.entry)
+                plan = plan.with_kernel(launcher.entry,
+                                        typed=launcher.entry is not launcher.dispatcher)
             if len(self._plans) >= _MAX_PLANS:
                 self._plans.clear()
             self._plans[key] = plan
@@ -350,7 +351,7 @@ def compiled_entry(dispatcher, args):
     and sizes are made alike. Only an input's read-only flag, which Numba
     also types, may differ: code typed for writable inputs runs read-only
     ones alike, because a kernel never writes its inputs (fused code writes
-    only outputs, and a call into user code gets read-only views).
+    only outputs, and a call into user code was typed for read-only views).
     """
     try:
         return dispatcher.get_overload(tuple(dispatcher.typeof_pyval(arg) for arg in args))

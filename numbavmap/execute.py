@@ -116,10 +116,14 @@ class CallPlan:
         # user's function needs read-only views to guarantee that.
         self.protect = spec.description.body is None
 
-    def with_kernel(self, kernel) -> CallPlan:
-        """This plan running ``kernel`` (once compiled: the bare dispatcher)."""
+    def with_kernel(self, kernel, typed: bool) -> CallPlan:
+        """This plan running ``kernel``, once compiled: the bare dispatcher, or where
+        ``typed`` the compiled function itself, whose argument types (read-only
+        views of the inputs included) were fixed at its first call, so that it
+        takes the inputs as they are."""
         plan = copy(self)
         plan.kernel = self.target.launcher(kernel, self.parallel)
+        plan.protect = self.protect and not typed
         return plan
 
     def run(self, leaves):

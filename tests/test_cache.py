@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from numba.core.dispatcher import Dispatcher
 
-from numbavmap import vmap
+from numbavmap import execute, vmap
 from numbavmap.api import compiled_entry
 from numbavmap.testing import assert_trees_close, loop_reference
 
@@ -112,6 +112,16 @@ def first_positive(v):
         if v[k] > 0:
             return v[k]
     return 0.0
+
+
+def test_a_stored_plan_of_a_call_into_user_code_makes_no_read_only_views(monkeypatch):
+    # Its compiled function was typed for read-only views at the first call.
+    f = vmap(first_positive, parallel=False)
+    x = np.array([[-1.0, 2.0], [3.0, -4.0], [-5.0, -6.0]])
+    f(x)
+    monkeypatch.setattr(execute, "kernel_value", _fails_if_called)
+    np.testing.assert_array_equal(f(x), [2.0, 3.0, 0.0])
+    assert x.flags.writeable
 
 
 def test_kernel_source_shows_the_loop():
