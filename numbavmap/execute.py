@@ -6,7 +6,9 @@ reported with its index; nothing partial is returned.
 
 ``CallPlan`` is the hot path: for a call whose arguments have exactly the
 shapes, strides and dtypes of an earlier call, everything but the kernel
-call itself is precomputed.
+call itself is precomputed, and the kernel is the compiled function Numba
+chose at the first call, called without Numba's type dispatch
+(``api.compiled_entry``).
 """
 
 from __future__ import annotations
@@ -85,7 +87,7 @@ def _add_to_key(value, key: list, leaves: list) -> bool:
 def plan_for(spec: Specialization, call, target, kernel, options: Options,
              parallel: bool) -> CallPlan:
     """The plan for ``call``: an ``ArrayPlan`` where it fits, else a ``CallPlan``."""
-    fits = (call.size and spec.out_tree.is_leaf and not spec.unmapped[0]
+    fits = (call.size > 0 and spec.out_tree.is_leaf and not spec.unmapped[0]
             and not spec.description.can_fail)
     return (ArrayPlan if fits else CallPlan)(spec, call, target, kernel, options, parallel)
 
