@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import numbers
+import operator
 import threading
 from collections import namedtuple
 
@@ -27,7 +28,7 @@ from numba.extending import typeof_impl
 
 from . import cache, errors, example_function, targets
 from .calls import bind_call
-from .execute import CallPlan, plan_key
+from .execute import plan_for, plan_key
 from .fingerprint import function_fingerprint
 from .options import Options
 from .specialize import Specialization
@@ -142,7 +143,7 @@ class VmappedFunction:
         return CacheInfo(currsize=len(self._specializations), **self._counts)
 
     def __call__(self, *args, **kwargs):
-        key, leaves = plan_key(args, kwargs) or (None, None)
+        key, leaves = plan_key(args, kwargs)
         plan = self._plans.get(key)  # plans are never stored under None
         if plan is not None:
             self._counts["hits"] += 1
@@ -156,12 +157,13 @@ class VmappedFunction:
         call = self._bind(args, kwargs)
         spec = self._specialization(call)
         launcher = self._launcher(call.key, spec) if call.size else None
-        plan = CallPlan(spec, call, self._target, launcher, self.options,
+        plan = plan_for(spec, call, self._target, launcher, self.options,
                         self._runs_parallel(call, spec))
         result = plan.run(call.leaves)
-        if key is not None:
+        if key is not None and all(map(operator.is_, leaves, call.leaves)):
             if launcher is not None:  # compiled now: later calls skip the counting wrapper
-                plan = plan.with_kernel(launcher.dispatcher)
+                plan = plan.with_kernel(launcher.entry,
+                                        typed=launcher.entry is not launcher.dispatcher)
             if len(self._plans) >= _MAX_PLANS:
                 self._plans.clear()
             self._plans[key] = plan
@@ -339,6 +341,24 @@ def _compiled(dispatcher) -> int:
     return len(dispatcher.overloads) - sum(dispatcher.stats.cache_hits.values())
 
 
+def compiled_entry(dispatcher, args):
+    """The compiled function ``dispatcher`` holds for exactly ``args``' Numba types,
+    or the dispatcher itself where it holds none (it ran an earlier signature).
+
+    Calling it skips Numba's type dispatch, half the cost of a small call. A
+    stored plan passes arguments of the types of its specialization's first
+    call: the plan key fixes every dtype, rank and layout, and outputs, status
+    and sizes are made alike. Only an input's read-only flag, which Numba
+    also types, may differ: code typed for writable inputs runs read-only
+    ones alike, because a kernel never writes its inputs (fused code writes
+    only outputs, and a call into user code was typed for read-only views).
+    """
+    try:
+        return dispatcher.get_overload(tuple(dispatcher.typeof_pyval(arg) for arg in args))
+    except KeyError:
+        return dispatcher
+
+
 class _CountingKernel:
     """A specialization's kernel: its first call counts compilations and turns
     Numba's failures into ``CompileError``; later calls go straight through."""
@@ -347,6 +367,8 @@ class _CountingKernel:
         self.dispatcher = dispatcher
         self.owner = owner
         self.compiled = False
+        #: What stored plans call once compiled (see ``compiled_entry``).
+        self.entry = dispatcher
 
     def __call__(self, *args):
         if self.compiled:
@@ -361,6 +383,7 @@ class _CountingKernel:
                     raise
                 raise example_function.compile_error(self.owner.innermost, exc) from None
             self.owner._counts["compilations"] += self.owner._compiled_count() - compiled_before
+            self.entry = compiled_entry(self.dispatcher, args)
             self.compiled = True
         return failed
 

@@ -6,7 +6,9 @@ reported with its index; nothing partial is returned.
 
 ``CallPlan`` is the hot path: for a call whose arguments have exactly the
 shapes, strides and dtypes of an earlier call, everything but the kernel
-call itself is precomputed.
+call itself is precomputed, and the kernel is the compiled function Numba
+chose at the first call, called without Numba's type dispatch
+(``api.compiled_entry``).
 """
 
 from __future__ import annotations
@@ -27,36 +29,43 @@ _PLAIN_SCALARS = (bool, int, float, complex)
 
 
 def plan_key(args: tuple, kwargs: dict):
-    """A cheap key and the flattened leaves of a call, or None to take the full path.
+    """A cheap key and the flattened leaves of a call, or ``(None, None)`` to take
+    the full path.
 
-    Calls of plain arrays and scalars, positional or keyword, and of tuples,
-    lists and namedtuples of those get a key: each array's shape, strides and
-    dtype, each scalar's type, each container's type and length, and the
-    keywords in order. The leaves come in ``bind_call``'s order (positional
-    arguments, then keywords, containers depth-first). None for anything
-    ``bind_call`` must convert or reject: arrays in non-native byte order,
-    Python ints outside int64, other types.
+    Calls of plain arrays and scalars, positional or keyword, and of
+    tuples, lists and namedtuples of those get a key: each array's shape,
+    strides and dtype, each scalar's type, each container's type and length,
+    and the keywords in order. The leaves come in ``bind_call``'s order
+    (positional arguments, then keywords, containers depth-first). No key for
+    Python ints outside int64 and other types. A key does not promise that
+    ``bind_call`` passes the leaves on unchanged (it converts arrays in
+    non-native byte order): the caller stores a plan only for calls whose
+    leaves it kept.
     """
-    key: list = []
-    leaves: list = []
-    for value in args:
-        if type(value) is np.ndarray and value.dtype.isnative:  # the common case, inline
+    if not kwargs:  # the common case first, inline: positional arrays are the leaves
+        key = []
+        for value in args:
+            if type(value) is not np.ndarray:
+                break
             key.append((value.shape, value.strides, value.dtype))
-            leaves.append(value)
-        elif not _add_to_key(value, key, leaves):
-            return None
+        else:
+            return tuple(key), args
+    key, leaves = [], []
+    for value in args:
+        if not _add_to_key(value, key, leaves):
+            return None, None
     if kwargs:
         key.append(tuple(kwargs))
         for value in kwargs.values():
             if not _add_to_key(value, key, leaves):
-                return None
+                return None, None
     return tuple(key), leaves
 
 
 def _add_to_key(value, key: list, leaves: list) -> bool:
     """Append ``value``'s key and leaves; False where the full path must bind it."""
     cls = type(value)
-    if cls is np.ndarray and value.dtype.isnative:
+    if cls is np.ndarray:
         key.append((value.shape, value.strides, value.dtype))
         leaves.append(value)
         return True
@@ -73,6 +82,14 @@ def _add_to_key(value, key: list, leaves: list) -> bool:
                 return False
         return True
     return False
+
+
+def plan_for(spec: Specialization, call, target, kernel, options: Options,
+             parallel: bool) -> CallPlan:
+    """The plan for ``call``: an ``ArrayPlan`` where it fits, else a ``CallPlan``."""
+    fits = (call.size > 0 and spec.out_tree.is_leaf and not spec.unmapped[0]
+            and not spec.description.can_fail)
+    return (ArrayPlan if fits else CallPlan)(spec, call, target, kernel, options, parallel)
 
 
 class CallPlan:
@@ -101,10 +118,14 @@ class CallPlan:
         # user's function needs read-only views to guarantee that.
         self.protect = spec.description.body is None
 
-    def with_kernel(self, kernel) -> CallPlan:
-        """This plan running ``kernel`` (once compiled: the bare dispatcher)."""
+    def with_kernel(self, kernel, typed: bool) -> CallPlan:
+        """This plan running ``kernel``, once compiled: the bare dispatcher, or where
+        ``typed`` the compiled function itself, whose argument types (read-only
+        views of the inputs included) were fixed at its first call, so that it
+        takes the inputs as they are."""
         plan = copy(self)
         plan.kernel = self.target.launcher(kernel, self.parallel)
+        plan.protect = self.protect and not typed
         return plan
 
     def run(self, leaves):
@@ -120,6 +141,24 @@ class CallPlan:
         if not self.plain:
             outputs = _finish_unmapped(spec, outputs, self.call, leaves)
         return outputs[0] if self.single else unflatten(spec.out_tree, outputs)
+
+
+class ArrayPlan(CallPlan):
+    """The common case's plan, with fewer steps: one stacked array out, a kernel
+    that cannot fail (fused code: no status array, no read-only views), examples
+    to run."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        ((self.shape, self.dtype),) = self.allocations
+
+    def run(self, leaves):
+        """Run the kernel on ``leaves`` (the call's flattened arguments)."""
+        output = self.allocate(self.shape, self.dtype)
+        failed = self.kernel(*leaves, output, *self.tail)
+        if failed >= 0:  # never for a kernel that cannot fail; checked all the same
+            raise_failure(self.spec, replace(self.call, leaves=leaves), int(failed))
+        return output
 
 
 def _finish_unmapped(spec: Specialization, outputs: list, call, leaves: list) -> list:

@@ -6,10 +6,13 @@ import sys
 import textwrap
 from collections import namedtuple
 
+import numba
 import numpy as np
 import pytest
+from numba.core.dispatcher import Dispatcher
 
-from numbavmap import vmap
+from numbavmap import execute, vmap
+from numbavmap.api import compiled_entry
 from numbavmap.testing import assert_trees_close, loop_reference
 
 
@@ -83,11 +86,42 @@ def test_keyword_and_container_calls_reuse_their_plan_and_keep_their_meaning():
     assert (scaled.cache_info().traces, scaled.cache_info().hits) == (2, 2)
 
 
+def test_a_stored_plan_calls_the_compiled_kernel_without_numbas_dispatch():
+    f = vmap(sum_of_squares, parallel=False)
+    x = np.ones((4, 3))
+    f(x)
+    (plan,) = f._plans.values()
+    (kernel,) = f._kernels.values()
+    assert not isinstance(plan.kernel, Dispatcher)
+    assert plan.kernel is kernel.overloads[kernel.signatures[0]].entry_point
+    np.testing.assert_array_equal(f(x), np.full(4, 3.0))
+
+
+def test_compiled_entry_is_the_dispatcher_for_arguments_it_converts():
+    @numba.njit("int64(int64)")
+    def double(value):
+        return 2 * value
+
+    assert compiled_entry(double, (np.int64(3),)) is double.overloads[(numba.int64,)].entry_point
+    assert double(np.int32(3)) == 6 and len(double.signatures) == 1  # converted, not compiled
+    assert compiled_entry(double, (np.int32(3),)) is double
+
+
 def first_positive(v):
     for k in range(v.shape[0]):
         if v[k] > 0:
             return v[k]
     return 0.0
+
+
+def test_a_stored_plan_of_a_call_into_user_code_makes_no_read_only_views(monkeypatch):
+    # Its compiled function was typed for read-only views at the first call.
+    f = vmap(first_positive, parallel=False)
+    x = np.array([[-1.0, 2.0], [3.0, -4.0], [-5.0, -6.0]])
+    f(x)
+    monkeypatch.setattr(execute, "kernel_value", _fails_if_called)
+    np.testing.assert_array_equal(f(x), [2.0, 3.0, 0.0])
+    assert x.flags.writeable
 
 
 def test_kernel_source_shows_the_loop():

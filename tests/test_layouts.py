@@ -11,6 +11,13 @@ def normalize(v):
     return v / np.sqrt(np.sum(v * v))
 
 
+def first_positive(v):
+    for k in range(v.shape[0]):
+        if v[k] > 0:
+            return v[k]
+    return 0.0
+
+
 NORMALIZE = vmap(normalize, parallel=False)
 NORMALIZE_COLUMNS = vmap(normalize, in_axes=1, parallel=False)
 
@@ -39,6 +46,33 @@ def test_read_only_input():
     x = base()
     x.flags.writeable = False
     assert_trees_close(NORMALIZE(x), loop_reference(normalize, x))
+
+
+def unaligned(x):
+    """A copy of ``x`` whose data starts one byte past an aligned address."""
+    buffer = np.empty(x.nbytes + 1, np.uint8)
+    copy = np.ndarray(x.shape, x.dtype, buffer=buffer, offset=1)
+    copy[...] = x
+    return copy
+
+
+def read_only(x):
+    view = x.view()
+    view.flags.writeable = False
+    return view
+
+
+@pytest.mark.parametrize("first", [lambda x: x, read_only], ids=["writable", "read-only"])
+@pytest.mark.parametrize("function", [normalize, first_positive])
+def test_flags_of_a_stored_plans_layout_keep_their_meaning(function, first):
+    # Same shape, strides and dtype as the first call, so the same plan key,
+    # but other flags (Numba types read-only arrays apart): each call still
+    # gives the loop's result.
+    f = vmap(function, parallel=False)
+    x = base()
+    for variant in (first(x), read_only(x), unaligned(x), x, unaligned(x), read_only(x)):
+        assert variant.strides == x.strides
+        assert_trees_close(f(variant), loop_reference(function, variant))
 
 
 def test_inputs_are_not_written():
