@@ -8,7 +8,7 @@ from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 from numba.core.runtime import _nrt_python, rtsys
 
-from asv_benchmarks.workloads import distance, normalize, sum_of_squares
+from asv_benchmarks.workloads import distance, normalize, running_sum, sum_of_squares
 from numbavmap import CompileError, vmap
 from numbavmap.testing import assert_trees_close, loop_reference
 
@@ -47,6 +47,31 @@ def test_allocations_do_not_grow_with_the_batch(name):
     assert parallel[0] == parallel[1] < 10
     assert_trees_close(f(*make(50)), loop_reference(f.py_func, *make(50),
                                                     in_axes=f.in_axes), rtol=1e-12)
+
+
+#: Serial bodies with scratch arrays: a stored ``np.cumsum``, a pairwise sum's stack.
+SCRATCH = {
+    "cumsum": (vmap(running_sum, parallel=False), 16),
+    "sum of 300": (vmap(sum_of_squares, parallel=False), 300),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCRATCH))
+def test_the_serial_loop_allocates_scratch_arrays_once(name):
+    f, size = SCRATCH[name]
+    _nrt_python.memsys_enable_stats()
+
+    def allocations(x):
+        f(x)
+        before = rtsys.get_allocation_stats().alloc
+        f(x)
+        return rtsys.get_allocation_stats().alloc - before
+
+    batches = [np.random.default_rng(n).normal(size=(n, size)) for n in (10, 100)]
+    assert "np.empty" in f.inspect_kernel(batches[0])
+    assert allocations(batches[0]) == allocations(batches[1]) < 10
+    for x in batches:
+        assert f(x).tobytes() == loop_reference(f.py_func, x).tobytes()
 
 
 def test_unfusable_functions_still_run_by_call():

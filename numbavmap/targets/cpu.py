@@ -25,7 +25,9 @@ over axis 0 with ``parallel=True``, it writes (docstrings left out)::
 
 With ``parallel="auto"`` the kernel takes a ``parallel`` flag and holds the
 ``prange`` loop and a ``range`` loop behind ``if parallel:``; nested vmaps add
-``for i1 in range(n1):`` loops inside the example function. A fused body
+``for i1 in range(n1):`` loops inside the example function. The ``range``
+loop allocates a fused body's scratch arrays once, before it; Numba hoists
+them out of a ``prange`` loop itself. A fused body
 (``numbavmap.fuse``) replaces the call and needs no ``try``; one that cannot
 fail runs inline in the loop, with no example function and no status. The
 first failure is found by a serial scan after the loop: a ``prange``
@@ -54,12 +56,17 @@ import numpy as np
 from ..ir import KernelDescription, KernelOutput, loop_index, tree_expression
 from ..loader import load_module
 from ..options import Options
+from .slp import compiling_with_slp
 
 OK, RAISED, WRONG_SHAPE = 0, 1, 2
 
 #: A fused body built with ``fastmath=True`` may call ``vecmath.exp`` and the like.
 _VECMATH_CALL = re.compile(r"\bvecmath\.")
 _VECMATH_IMPORT = "from numbavmap.lower import vecmath\n"
+
+#: A fused body's scratch array (a stored value, a pairwise sum's stack): every
+#: example writes each element before reading it.
+_SCRATCH = re.compile(r"\s*\w+ = np\.empty\(")
 
 #: Below this much work (examples x (1 + elements per example)) ``parallel="auto"``
 #: runs the serial loop: starting the thread pool costs more than it saves.
@@ -224,11 +231,22 @@ def _loops(parallel, body: list[str]) -> str:
     behind ``if parallel:``."""
 
     def loop(kind: str, depth: int) -> str:
+        if kind == "range":
+            return _indent(_serial_loop(body), depth)
         return "    " * depth + f"for i in {kind}(n0):\n" + _indent(body, depth + 1)
 
     if parallel == "auto":
         return "\n".join(["    if parallel:", loop("prange", 2), "    else:", loop("range", 2)])
     return loop("prange" if parallel else "range", 1)
+
+
+def _serial_loop(body: list[str]) -> list[str]:
+    """The ``range`` loop's lines: the body's scratch arrays allocated once, before
+    the loop (Numba hoists them out of a ``prange`` loop itself), then the loop."""
+    scratch = [f"{line.strip()}  # scratch: each example overwrites it"
+               for line in body if _SCRATCH.match(line)]
+    rest = [f"    {line}" for line in body if not _SCRATCH.match(line)]
+    return [*scratch, "for i in range(n0):", *rest]
 
 
 class _CPU:
@@ -245,8 +263,10 @@ class _CPU:
 
     def compile(self, source: str, namespace: dict, description: KernelDescription,
                 cache_key: str | None):
-        """The module's kernel dispatcher (Numba compiles it at its first call)."""
-        return getattr(load_module(source, namespace, cache_key), description.kernel_name)
+        """The module's kernel dispatcher (Numba compiles it at its first call, with
+        LLVM's SLP vectoriser: ``targets.slp``)."""
+        module = load_module(source, namespace, cache_key)
+        return compiling_with_slp(getattr(module, description.kernel_name))
 
     def launcher(self, kernel, parallel: bool):
         """``kernel``, or for a parallel launch one that takes turns on ``workqueue``."""
