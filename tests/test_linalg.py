@@ -13,7 +13,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from numbavmap import vmap
+from numbavmap import execute, vmap
 
 
 def linalg_all(A, b, B):
@@ -131,6 +131,17 @@ def test_singular_matrix_raises_lapacks_error_with_its_index():
         FUSED(A, b, B)
     with pytest.raises(np.linalg.LinAlgError, match="singular.*example 2"):
         FUSED(A.astype(np.float32), b.astype(np.float32), B.astype(np.float32))
+
+
+def test_a_zero_pivot_lapack_does_not_find_raises_lapacks_error(monkeypatch):
+    """Where the re-run succeeds (LAPACK rounds to a nonzero pivot), the call
+    raises LinAlgError all the same, not an error about the kernel."""
+    A = well_conditioned(3, 4, np.float64, seed=5)
+    A[1] = SINGULAR
+    b, B = np.ones((4, 3)), np.ones((4, 3, 2))
+    monkeypatch.setattr(execute, "example_failure", lambda spec, call, index: None)
+    with pytest.raises(np.linalg.LinAlgError, match="zero pivot in the fused.*example 1"):
+        FUSED(A, b, B)
 
 
 def test_det_of_a_singular_matrix_is_zero():
