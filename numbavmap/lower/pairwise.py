@@ -20,9 +20,8 @@ changes at most the sign of a zero along the way, and NumPy's final
 
 The 8 partials of a block do not wait on one another, so a block runs at
 the processor's throughput rather than at the latency of one addition;
-LLVM's SLP vectorizer would pack them into vector additions without
-fastmath, but Numba leaves it off (``NUMBA_SLP_VECTORIZE=0``), and turning
-it on for numbavmap's kernels made their compile up to 50% longer.
+LLVM's SLP vectorizer (off in Numba, on for numbavmap's kernels:
+``targets/slp.py``) packs them into vector additions, without fastmath.
 """
 
 from __future__ import annotations

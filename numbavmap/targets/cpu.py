@@ -56,6 +56,7 @@ import numpy as np
 from ..ir import KernelDescription, KernelOutput, loop_index, tree_expression
 from ..loader import load_module
 from ..options import Options
+from .slp import compiling_with_slp
 
 OK, RAISED, WRONG_SHAPE = 0, 1, 2
 
@@ -262,8 +263,10 @@ class _CPU:
 
     def compile(self, source: str, namespace: dict, description: KernelDescription,
                 cache_key: str | None):
-        """The module's kernel dispatcher (Numba compiles it at its first call)."""
-        return getattr(load_module(source, namespace, cache_key), description.kernel_name)
+        """The module's kernel dispatcher (Numba compiles it at its first call, with
+        LLVM's SLP vectoriser: ``targets.slp``)."""
+        module = load_module(source, namespace, cache_key)
+        return compiling_with_slp(getattr(module, description.kernel_name))
 
     def launcher(self, kernel, parallel: bool):
         """``kernel``, or for a parallel launch one that takes turns on ``workqueue``."""

@@ -51,6 +51,7 @@ from ..specialize import leaf_types as specialized_leaf_types
 from ..specs import normalize_in_axis, normalize_out_axis, prefix_axes, split_in_axes
 from ..trees import LEAF, TreeDef, leaf_paths, namedtuple_classes
 from .cpu import auto_parallel, generate_source
+from .slp import compiling_with_slp
 
 
 def _numba_tree(numba_type) -> TreeDef:
@@ -294,8 +295,9 @@ def jit_entry(vmapped):
         namespace = {description.function: vmapped.per_example, **classes}
         kernel = load_module(generate_source(description, _jit_options(vmapped)), namespace,
                              None)
+        dispatcher = compiling_with_slp(getattr(kernel, description.kernel_name))
         namespace.update(np=np, auto_parallel=_AUTO_PARALLEL,
-                         **{description.kernel_name: getattr(kernel, description.kernel_name)})
+                         **{description.kernel_name: dispatcher})
         return getattr(load_module(source, namespace, None), name)
 
     @numba.njit
