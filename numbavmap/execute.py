@@ -42,16 +42,16 @@ def plan_key(args: tuple, kwargs: dict):
     non-native byte order): the caller stores a plan only for calls whose
     leaves it kept.
     """
-    if not kwargs:  # the common case first, inline: positional arrays are the leaves
-        key = []
-        for value in args:
-            if type(value) is not np.ndarray:
-                break
-            key.append((value.shape, value.strides, value.dtype))
-        else:
+    key = []
+    for value in args:  # the common case first, inline: positional arrays are the leaves
+        if type(value) is not np.ndarray:
+            break
+        key.append((value.shape, value.strides, value.dtype))
+    else:
+        if not kwargs:
             return tuple(key), args
-    key, leaves = [], []
-    for value in args:
+    leaves = list(args[:len(key)])
+    for value in args[len(key):]:
         if not _add_to_key(value, key, leaves):
             return None, None
     if kwargs:
