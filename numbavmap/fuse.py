@@ -57,7 +57,7 @@ __all__ = ["Fusion", "Operand", "Target", "fuse"]
 
 
 def fuse(py_func, operands: dict, targets: list, taken: set,
-         approximate: bool = False, scratch: bool = True) -> Fusion:
+         approximate: bool = False, scratch: bool = True, host: bool = True) -> Fusion:
     """The fused per-example body of ``py_func``, or the reason it is outside the subset.
 
     ``operands`` maps each parameter name to its ``Operand``; ``targets``
@@ -68,6 +68,8 @@ def fuse(py_func, operands: dict, targets: list, taken: set,
     ``inv`` and ``det`` with ``numbavmap.lower.linalg`` instead of LAPACK. ``scratch=False`` (device
     code) keeps the body from allocating: no value is stored once, long float
     sums add sequentially, and what cannot do without an array is not fused.
+    ``host`` (CPU code) computes float64 ``np.exp`` with ``numbavmap.lower.libm``,
+    the C library's bits in a form that vectorises, where those bits are exact.
     """
     definition = source.definition(py_func)
     if definition is None:
@@ -79,7 +81,7 @@ def fuse(py_func, operands: dict, targets: list, taken: set,
     if [arg.arg for arg in params.args] != list(operands):
         return Fusion(None, "arguments passed by keyword or left to their defaults")
     try:
-        fuser = Fuser(py_func, operands, targets, taken, approximate, scratch)
+        fuser = Fuser(py_func, operands, targets, taken, approximate, scratch, host)
         return Fusion(tuple(fuser.body(definition.body)))
     except Unsupported as exc:
         where = f"{py_func.__code__.co_filename}:{exc.line or definition.lineno}"

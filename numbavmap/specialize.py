@@ -27,7 +27,7 @@ from .trace import result_structure
 from .trees import TreeDef, leaf_paths, namedtuple_classes
 
 _RESERVED = {"i", "status", "parallel", "failures", "result", "njit", "prange", "np",
-             "OK", "RAISED", "WRONG_SHAPE", "vecmath"}
+             "OK", "RAISED", "WRONG_SHAPE", "vecmath", "libm"}
 _INTERNAL = re.compile(r"(i|j|n|value_|out_)[0-9]+")
 
 
@@ -161,8 +161,9 @@ class Specialization:
                         in enumerate(zip(leaf_paths(out_tree), shapes, positions)))
         classes = tuple((cls, identifier(cls.__name__, taken))
                         for cls in namedtuple_classes(call.trees))
+        host = vmapped.options.target != "cuda"
         fusion = _fusion(vmapped.innermost, call, args, outputs, shapes, dtypes,
-                         vmapped.options.fastmath, vmapped.options.target != "cuda")
+                         vmapped.options.fastmath, host)
         description = KernelDescription(
             function=function,
             args=args,
@@ -222,10 +223,10 @@ def _operand(arg: KernelArg, value) -> Operand | None:
 
 
 def _fusion(py_func, call: BoundCall, args, outputs, shapes, dtypes,
-            approximate: bool, scratch: bool) -> Fusion:
+            approximate: bool, host: bool) -> Fusion:
     """The fused per-example body (see ``numbavmap.fuse``), or why the kernel calls
-    the function instead; ``approximate`` is the vmap's ``fastmath``, ``scratch``
-    whether the target may allocate."""
+    the function instead; ``approximate`` is the vmap's ``fastmath``, ``host``
+    whether the target is the CPU (which may allocate, and calls the C library)."""
     if any(not tree.is_leaf for tree in call.trees):
         return Fusion(None, "containers (tuples, lists, namedtuples) as arguments")
     names = example_function.signature_names(py_func, call.keywords.count(None))
@@ -241,7 +242,7 @@ def _fusion(py_func, call: BoundCall, args, outputs, shapes, dtypes,
     targets = [Target(output.path, shape, dtype, output.element)
                for output, shape, dtype in zip(outputs, shapes, dtypes)]
     taken = {arg.name for arg in args} | {output.name for output in outputs} | _RESERVED
-    return fuse(py_func, operands, targets, taken, approximate, scratch)
+    return fuse(py_func, operands, targets, taken, approximate, host, host)
 
 
 def result_dtypes(dispatcher, py_func, call: BoundCall, in_axes, out_tree: TreeDef,

@@ -27,7 +27,7 @@ from numba.core import types
 from numba.np import numpy_support
 
 from ..numba_typing import unified
-from . import vecmath
+from . import libm, vecmath
 from .emit import UNROLL_LIMIT
 from .rules import METHODS, OPTIONAL, RULES, TRANSCENDENTAL, UFUNCS, Rules
 from .shapes import subscript, transpose
@@ -75,9 +75,11 @@ class Fuser(Rules):
     """Lowers one function's body, given its operands and output targets."""
 
     def __init__(self, py_func, operands: dict, targets: list, taken: set,
-                 approximate: bool = False, scratch: bool = True):
+                 approximate: bool = False, scratch: bool = True, host: bool = True):
         super().__init__(taken, scratch)
         self.approximate = approximate
+        #: Whether the body runs on the CPU, where ``np.exp`` is the C library's.
+        self.host = host
         self.globals = py_func.__globals__
         cells = py_func.__closure__ or ()
         self.closure = dict(zip(py_func.__code__.co_freevars,
@@ -564,12 +566,17 @@ class Fuser(Rules):
 
     def ufunc_call(self, name: str, args):
         """How ``np.<name>`` of ``args`` combines their element expressions: the
-        same call, or under ``approximate`` the vectorisable ``vecmath.<name>``
-        on a float64 or float32 element (computed in float64, stored back)."""
+        same call; under ``approximate`` the vectorisable ``vecmath.<name>`` on a
+        float64 or float32 element (computed in float64, stored back); or for a
+        float64 ``np.exp`` on the CPU, ``libm.exp``: the C library's bits, but
+        vectorisable, where ``libm.is_exact()``."""
         element = scalar_type(args[0]) if len(args) == 1 else None
         floats = (types.float64, types.float32)
         if self.approximate and name in vecmath.__all__ and element in floats:
             return lambda e: cast(f"vecmath.{name}({e[0]})", types.float64, element)
+        if (name == "exp" and element == types.float64 and self.host
+                and libm.is_exact()):
+            return lambda e: f"libm.exp({e[0]})"
         return lambda e: f"np.{name}({', '.join(e)})"
 
     def _module(self, node):

@@ -46,6 +46,10 @@ def pairwise_sum(emitter: Emitter, name: str, value: Array, numba_type) -> Scala
         # NumPy adds fewer than 8 elements one after another; longer sums on a
         # device, which cannot allocate the tree's stack, add as Numba does.
         return emitter.accumulate(name, value, zero, "{r} += {e}", numba_type)
+    if value.heavy and emitter.storable(value.shape):
+        # computed first in a loop of its own, which LLVM vectorises (libm.exp):
+        # a block's 8 statements per step are not vectorised as a loop
+        value = emitter.buffer(value)
     total = emitter.fresh(name)
     if static and size <= BLOCK:
         _block(emitter, value, total, zero, "0", str(size))

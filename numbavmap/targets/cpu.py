@@ -60,9 +60,9 @@ from .slp import compiling_with_slp
 
 OK, RAISED, WRONG_SHAPE = 0, 1, 2
 
-#: A fused body built with ``fastmath=True`` may call ``vecmath.exp`` and the like.
-_VECMATH_CALL = re.compile(r"\bvecmath\.")
-_VECMATH_IMPORT = "from numbavmap.lower import vecmath\n"
+#: Modules of ``numbavmap.lower`` a fused body may call: ``vecmath`` (``exp`` and
+#: the like under ``fastmath=True``) and ``libm`` (the C library's ``exp``).
+_LOWER_MODULES = ("libm", "vecmath")
 
 #: A fused body's scratch array (a stored value, a pairwise sum's stack): every
 #: example writes each element before reading it.
@@ -154,11 +154,6 @@ def _guarded(body) -> str:
     return f"    try:\n{_indent(body, 2)}\n    except Exception:\n        return RAISED"
 
 
-def _uses_vecmath(desc: KernelDescription) -> bool:
-    """Whether the fused body calls ``numbavmap.lower.vecmath`` (``fastmath=True``)."""
-    return desc.body is not None and any(_VECMATH_CALL.search(line) for line in desc.body)
-
-
 def generate_source(desc: KernelDescription, options: Options) -> str:
     """The kernel module's Python source for ``desc`` compiled with ``options``."""
     data = [arg.name for arg in desc.args] + [output.name for output in desc.outputs]
@@ -176,7 +171,7 @@ def generate_source(desc: KernelDescription, options: Options) -> str:
 Generated code. Globals provided by numbavmap: {globals_note}.
 """
 {imports(desc)}from numba import njit, prange
-{_VECMATH_IMPORT if _uses_vecmath(desc) else ""}'''
+'''
     kernel = f"@njit(parallel={options.parallel is not False}, {{flags}}, nogil=True)\n" \
              f"def {desc.kernel_name}({kernel_params}):\n"
     if not desc.can_fail:  # fused code runs inline: no example function, no status
@@ -213,10 +208,14 @@ def {desc.example_name}({example_params}):
 
 def imports(desc: KernelDescription) -> str:
     """The module's imports of the modules its code names: NumPy, and ``math``
-    where the fused body calls it."""
-    uses_math = desc.body is not None and any(re.search(r"\bmath\.", line)
-                                              for line in desc.body)
-    return ("import math\n" if uses_math else "") + "import numpy as np\n"
+    and ``numbavmap.lower``'s modules where the fused body calls them."""
+    def called(module: str) -> bool:
+        return desc.body is not None and any(re.search(rf"\b{module}\.", line)
+                                             for line in desc.body)
+
+    lower = [module for module in _LOWER_MODULES if called(module)]
+    return ("import math\n" if called("math") else "") + "import numpy as np\n" + "".join(
+        f"from numbavmap.lower import {module}\n" for module in lower)
 
 
 def _body_kind(desc: KernelDescription) -> str:
