@@ -3,6 +3,7 @@ and its use by fused float64 bodies wherever the per-process probe finds it exac
 
 import platform
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -65,7 +66,7 @@ def regions(n, seed=0):
 def test_exact_where_glibcs_fma_build_runs():
     if not GLIBC_FMA:
         pytest.skip("not x86-64 glibc >= 2.28 with FMA")
-    assert libm.is_exact()
+    assert libm.is_exact("exp") and libm.is_exact("expf")
 
 
 @exact_here
@@ -115,15 +116,24 @@ def test_the_loop_over_libm_exp_is_vectorised():
     assert "x double>" in _libm_exp_loop.inspect_llvm(_libm_exp_loop.signatures[0])
 
 
-def test_is_exact_answers_the_same_from_many_threads():
+def test_is_exact_probes_once_when_many_threads_ask_first(monkeypatch):
+    monkeypatch.setattr(libm, "_exact", {})
+    probes = []
+    probe = libm._PROBES["exp"]
+    monkeypatch.setitem(libm._PROBES, "exp", lambda x: probes.append(1) or probe(x))
+    start = threading.Barrier(4)
     answers = []
-    threads = [threading.Thread(target=lambda: answers.append(libm.is_exact()))
-               for _ in range(4)]
+
+    def ask():
+        start.wait()
+        answers.append(libm.is_exact("exp"))
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert answers == [libm.is_exact()] * 4
+    assert answers == [answers[0]] * 4 and len(probes) == 1
 
 
 def softmax(x):
@@ -155,14 +165,48 @@ def test_fused_float64_exp_is_libm_and_numpys_loop_bit_for_bit(f):
         assert np.array_equal(mapped(BATCH), expected, equal_nan=True)
 
 
-def test_float32_exp_stays_the_c_librarys_expf():
-    with np.errstate(over="ignore"):
-        source = vmap(sigmoid).inspect_kernel(BATCH.astype(np.float32))
-    assert "libm." not in source and "np.exp(" in source
+@njit(error_model="numpy")
+def _libm_expf_loop(x, out):
+    for j in range(x.shape[0]):
+        out[j] = libm.expf(x[j])
+
+
+def float32_regions(n, seed=0):
+    """float32 arguments over every case of ``expf``, ``n`` per region."""
+    rng = np.random.default_rng(seed)
+    return {
+        "any bits": rng.integers(0, 2**32, n, dtype=np.uint64).astype(np.uint32).view(np.float32),
+        "whole range": rng.uniform(-110.0, 95.0, n).astype(np.float32),
+        "ordinary": rng.uniform(-1.0, 1.0, n).astype(np.float32),
+        "special": libm.probe_arguments()[:25].astype(np.float32),
+    }
+
+
+@pytest.mark.skipif(not libm.is_exact("expf"), reason="libm.expf is not this C library's expf")
+@pytest.mark.parametrize("region", sorted(float32_regions(1)))
+def test_expf_is_the_c_librarys_bit_for_bit(region):
+    x = float32_regions(1_000_000)[region]
+    ours, theirs = np.empty_like(x), np.empty_like(x)
+    with np.errstate(all="ignore"):
+        _libm_expf_loop(x, ours)
+        _numba_exp_loop(x, theirs)
+    assert np.array_equal(ours.view(np.int32), theirs.view(np.int32))
+
+
+@pytest.mark.skipif(not libm.is_exact("expf"), reason="libm.expf is not this C library's expf")
+def test_fused_float32_exp_is_libm_expf_and_numpys_loop_bit_for_bit():
+    x = BATCH.astype(np.float32)
+    mapped = vmap(sigmoid)
+    with np.errstate(all="ignore"):
+        assert "libm.expf(" in mapped.inspect_kernel(x)
+        result = mapped(x)
+        expected = np.stack([mapped.per_example(row) for row in x])
+    assert result.dtype == expected.dtype
+    assert np.array_equal(result, expected, equal_nan=True)
 
 
 def test_without_an_exact_libm_exp_fused_code_calls_np_exp(monkeypatch):
-    monkeypatch.setattr(libm, "is_exact", lambda: False)
+    monkeypatch.setattr(libm, "is_exact", lambda name: False)
     mapped = vmap(sigmoid)
     source = mapped.inspect_kernel(BATCH)
     assert "libm" not in source and "np.exp(" in source
@@ -173,3 +217,10 @@ def test_without_an_exact_libm_exp_fused_code_calls_np_exp(monkeypatch):
 
 def test_fastmath_keeps_vecmath():
     assert "vecmath.exp(" in vmap(sigmoid, fastmath=True).inspect_kernel(BATCH)
+
+
+@pytest.mark.parametrize("name", ["exp", "expf"])
+def test_the_probe_warns_about_nothing(name):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        libm._PROBES[name](libm.probe_arguments())

@@ -1,26 +1,28 @@
-"""The C library's ``exp``, bit for bit, in a form LLVM's loop vectoriser vectorises.
+"""The C library's ``exp`` and ``expf``, bit for bit, in a form LLVM vectorises.
 
-Numba lowers a float64 ``np.exp`` to a call of the C library's ``exp``, one
-element at a time, and a loop holding that call is not vectorised. On
-x86-64 Linux with FMA (and on other platforms built the same way), that
-function is glibc's ``exp`` (Szabolcs Nagy's, from Arm's optimized-routines,
-glibc 2.28 on): ``x = k ln2/128 + r``, ``exp(x) = 2**(k/128) exp(r)``, with
-``2**(k/128)`` from a 128-entry table and ``exp(r) - 1`` from a degree-5
-polynomial, each multiply-add fused as GCC fuses them in its FMA build.
-``exp`` below is the same arithmetic in the same order, including the
-special cases (tiny, huge, infinite and NaN arguments, results that
-overflow or are subnormal), written as arithmetic, comparisons and selects
-only, so that once inlined into a fused loop it runs four elements at a time
-(``<4 x double>`` on AVX2) and gives the same bits.
+Numba lowers ``np.exp`` to a call of the C library's ``exp`` (``expf`` for
+float32), one element at a time, and a loop holding that call is not
+vectorised. On x86-64 Linux with FMA (and on other platforms built the same
+way), that function is glibc's ``exp`` (Szabolcs Nagy's, from Arm's
+optimized-routines, glibc 2.28 on): ``x = k ln2/128 + r``,
+``exp(x) = 2**(k/128) exp(r)``, with ``2**(k/128)`` from a 128-entry table
+and ``exp(r) - 1`` from a degree-5 polynomial, each multiply-add fused as
+GCC fuses them in its FMA build. ``exp`` below is the same arithmetic in the
+same order, including the special cases (tiny, huge, infinite and NaN
+arguments, results that overflow or are subnormal), written as arithmetic,
+comparisons and selects only, so that once inlined into a fused loop it runs
+four elements at a time (``<4 x double>`` on AVX2) and gives the same bits.
+``expf`` is glibc's ``expf`` likewise (a 32-entry table and a cubic, in
+float64, rounded once to float32).
 
-The same bits are a fact about the machine, not a promise: ``is_exact()``
-compares ``exp`` with the compiled ``np.exp`` on about 57,000 arguments over the
-whole range once per process (any difference in the algorithm, the table or
-where multiply-adds are fused shows up in about 1 argument in 1,400), and
-the fuser calls ``exp`` only where that comparison found no difference.
+The same bits are a fact about the machine, not a promise: ``is_exact(name)``
+compares ``exp`` (or ``expf``) with the compiled ``np.exp`` on about 65,000
+arguments over the whole range, once per process, on first use (glibc's
+build for CPUs without FMA, for one, differs on about 1 argument in 1,400),
+and the fuser calls them only where that comparison found no difference.
 Elsewhere (another C library, a CPU without FMA) fused code calls ``np.exp``
-as before. ``tests/test_libm.py`` compares 10 million arguments, every
-special value among them.
+as before. ``tests/test_libm.py`` compares 8 million float64 and 3 million
+float32 arguments, every special value among them.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from numba.extending import intrinsic
 
 from .vecmath import _bits, _from_bits
 
-__all__ = ["exp", "is_exact"]
+__all__ = ["exp", "expf", "is_exact"]
 
 _FLAGS = dict(fastmath=False, error_model="numpy", forceinline=True, nogil=True)
 
@@ -55,22 +57,36 @@ _TOP_TINY, _TOP_SCALED, _TOP_HUGE = 0x3C9, 0x408, 0x409
 _TOP_NAN = 0x7FF
 
 
-def _table() -> tuple[np.ndarray, np.ndarray]:
-    """glibc's table: for each k < 128, ``2**(k/128) = H (1 + T)`` with H the
+def _table(size: int = _N) -> tuple[np.ndarray, np.ndarray]:
+    """glibc's table: for each k < size, ``2**(k/size) = H (1 + T)`` with H the
     nearest float64 and T the rounded relative remainder; stored as T, and
-    H's bits less ``k << 45`` (k's share of the exponent, added back per call)."""
+    H's bits less k's share of the exponent (added back per call)."""
     tails, scales = [], []
+    shift = 52 - (size.bit_length() - 1)  # log2(size) bits of k index the table
     with localcontext() as context:
         context.prec = 60
-        for k in range(_N):
-            exact = Decimal(2) ** (Decimal(k) / _N)
+        for k in range(size):
+            exact = Decimal(2) ** (Decimal(k) / size)
             head = float(exact)
             tails.append(float((exact - Decimal(head)) / Decimal(head)))
-            scales.append(int(np.float64(head).view(np.int64)) - (k << 45))
+            scales.append(int(np.float64(head).view(np.int64)) - (k << shift))
     return np.array(tails), np.array(scales, dtype=np.int64)
 
 
 _TAIL, _SCALE_BITS = _table()
+
+# expf (glibc 2.27 on, same authors): 2**(k/32) from a table, the rest by a
+# cubic, all in float64, rounded once to float32 at the end
+_INV_LN2_32 = float.fromhex("0x1.71547652b82fep+5")  # 32 / ln2
+_F0, _F1, _F2 = (float.fromhex("0x1.c6af84b912394p-20"), float.fromhex("0x1.ebfce50fac4f3p-13"),
+                 float.fromhex("0x1.62e42ff0c52d6p-6"))
+#: float32 bounds: above, exp overflows; below, it is 0; between that and the
+#: next, glibc returns the smallest subnormal (its "may underflow" case).
+_EXPF_OVERFLOW = float.fromhex("0x1.62e42ep6")
+_EXPF_ZERO = float.fromhex("-0x1.9fe368p6")
+_EXPF_TINIEST = float.fromhex("-0x1.9d1d9ep6")
+_SMALLEST_SUBNORMAL_F32 = 2.0**-149
+_EXPF_SCALE_BITS = _table(32)[1]
 
 
 @intrinsic
@@ -117,12 +133,41 @@ def exp(x):
     return 1.0 + x if top < _TOP_TINY else y
 
 
+@njit(**_FLAGS)
+def expf(x):
+    """``e**x`` of a float32, with the bits of the C library's ``expf`` where
+    ``is_exact("expf")``; vectorisable."""
+    xd = np.float64(x)
+    shifted = _fma(xd, _INV_LN2_32, _SHIFT)
+    k = _bits(shifted)
+    kd = shifted - _SHIFT
+    r = _fma(xd, _INV_LN2_32, -kd)
+    scale = _from_bits(_EXPF_SCALE_BITS[k & 31] + (k << 47))
+    y = _fma(_fma(r, _F0, _F1), r * r, _fma(r, _F2, 1.0)) * scale
+    special = _SMALLEST_SUBNORMAL_F32 if xd < _EXPF_TINIEST else y
+    special = 0.0 if xd < _EXPF_ZERO else special
+    special = np.inf if xd > _EXPF_OVERFLOW else special
+    special = xd + xd if xd != xd or xd == np.inf else special
+    y = y if abs(xd) < 88.0 else special
+    return np.float32(y)
+
+
 @njit(error_model="numpy", nogil=True, cache=True)
 def _differences(x):
     """How many of ``x`` get other bits from ``exp`` than from the compiled ``np.exp``."""
     count = 0
     for v in x:
         count += _bits(exp(v)) != _bits(np.exp(v))
+    return count
+
+
+@njit(error_model="numpy", nogil=True, cache=True)
+def _differences_f32(x):
+    """How many of the float32 ``x`` get other bits from ``expf`` than from ``np.exp``."""
+    count = 0
+    for v in x:
+        ours, theirs = expf(v), np.exp(v)
+        count += ours != theirs and not (ours != ours and theirs != theirs)
     return count
 
 
@@ -133,21 +178,31 @@ def probe_arguments() -> np.ndarray:
     rng = np.random.default_rng(20261128)
     special = [0.0, -0.0, np.inf, -np.inf, np.nan, 5e-324, -5e-324, 2.0**-54, -2.0**-54,
                512.0, -512.0, 1024.0, -1024.0, 709.782712893384, 709.7827128933841,
-               -708.3964185322641, -708.3964185322642, -745.1332191019411, -745.1332191019412]
+               -708.3964185322641, -708.3964185322642, -745.1332191019411, -745.1332191019412,
+               88.0, -88.0, _EXPF_OVERFLOW, _EXPF_ZERO, _EXPF_TINIEST, -103.5]
     binades = [sign * rng.uniform(1.0, 2.0, 64) * 2.0**e
                for e in range(-60, 11) for sign in (1.0, -1.0)]
-    spread = [rng.uniform(-746.0, 710.0, 32_000), rng.uniform(-1.0, 1.0, 16_000)]
+    spread = [rng.uniform(-746.0, 710.0, 32_000), rng.uniform(-1.0, 1.0, 16_000),
+              rng.uniform(-105.0, 90.0, 8_000)]
     return np.concatenate([np.array(special), *binades, *spread])
 
 
+def _float32(x: np.ndarray) -> np.ndarray:
+    """``x`` rounded to float32, those beyond its range to infinities, silently."""
+    with np.errstate(over="ignore"):
+        return x.astype(np.float32)
+
+
+_PROBES = {"exp": lambda x: _differences(x), "expf": lambda x: _differences_f32(_float32(x))}
 _lock = threading.Lock()
-_exact: list[bool] = []
+_exact: dict[str, bool] = {}
 
 
-def is_exact() -> bool:
-    """Whether ``exp`` gives the compiled ``np.exp``'s bits on this machine:
-    compared once per process, on ``probe_arguments()``, on first use."""
+def is_exact(name: str = "exp") -> bool:
+    """Whether ``exp`` (or ``expf``) gives the compiled ``np.exp``'s bits on this
+    machine (for float64, or float32): compared once per process, on
+    ``probe_arguments()``, on first use."""
     with _lock:
-        if not _exact:
-            _exact.append(_differences(probe_arguments()) == 0)
-        return _exact[0]
+        if name not in _exact:
+            _exact[name] = _PROBES[name](probe_arguments()) == 0
+        return _exact[name]
