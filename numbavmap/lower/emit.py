@@ -13,12 +13,16 @@ import numbers
 from collections.abc import Callable
 
 from ..numba_typing import constructor
-from .shapes import broadcast_shape, broadcast_to
+from .shapes import broadcast_shape, broadcast_to, literal_dims
 from .values import Array, Scalar, Unrolled, Unsupported, stored
 
 #: Most elements a heavy array may have before it is stored rather than
 #: recomputed, and most iterations a ``for`` loop is unrolled.
 UNROLL_LIMIT = 64
+#: Most elements of a value whose loops take literal bounds, which LLVM unrolls
+#: completely (W1's 3-element sum: 1.4x faster than with ``v.shape[1]``); longer
+#: loops keep their bound, which LLVM vectorises where a literal one it unrolls.
+SHORT = 8
 
 
 class Emitter:
@@ -109,8 +113,8 @@ class Emitter:
         per element (Numba's scalar rules, as its reductions' loops)."""
         result_name = self.fresh(name)
         self.emit(f"{result_name} = {initial}")
-        self.loop(value.dims, lambda index: update.format(r=result_name,
-                                                          e=value.element(index)))
+        self.loop(bounds(value), lambda index: update.format(r=result_name,
+                                                             e=value.element(index)))
         return Scalar(result_name, numba_type)
 
     def buffer(self, value: Array) -> Array:
@@ -134,8 +138,8 @@ class Emitter:
 
     def store(self, name: str, value: Array) -> None:
         """Loops writing every element of ``value`` into the array ``name``."""
-        self.loop(value.dims, lambda index: f"{name}[{', '.join(index)}] = "
-                                            f"{value.element(index)}")
+        self.loop(bounds(value), lambda index: f"{name}[{', '.join(index)}] = "
+                                               f"{value.element(index)}")
 
     def reused(self, value: Array) -> Array:
         """An array read more than once: a heavy one is computed once into a
@@ -158,6 +162,15 @@ class Emitter:
         placed = [broadcast_to(self.buffer(array) if array.heavy and array.shape != shape
                                else array, shape, dims) for array in arrays]
         return shape, dims, placed
+
+
+def bounds(value: Array) -> tuple:
+    """The loop bounds over ``value``: literals for a short value of known size
+    (``SHORT`` elements at most), else its dims."""
+    static = all(isinstance(size, numbers.Integral) for size in value.shape)
+    if static and elements(value.shape) <= SHORT:
+        return literal_dims(value.shape, value.dims)
+    return value.dims
 
 
 def size_source(value: Array) -> str:

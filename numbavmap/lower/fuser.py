@@ -28,7 +28,7 @@ from numba.np import numpy_support
 
 from ..numba_typing import unified
 from . import libm, vecmath
-from .emit import UNROLL_LIMIT
+from .emit import UNROLL_LIMIT, bounds
 from .rules import METHODS, OPTIONAL, RULES, TRANSCENDENTAL, UFUNCS, Rules
 from .shapes import subscript, transpose
 from .values import (
@@ -351,7 +351,7 @@ class Fuser(Rules):
                 continue
             if value.shape != target.shape:
                 raise Unsupported("array output of another shape")
-            self.loop(value.dims, lambda index, v=value, t=target:
+            self.loop(bounds(value), lambda index, v=value, t=target:
                       f"{t.element(index)} = {v.element(index)}")
 
     def returned(self, value, target):
