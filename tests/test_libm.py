@@ -11,6 +11,7 @@ from numba import njit
 
 from numbavmap import vmap
 from numbavmap.lower import libm
+from numbavmap.lower.emit import exp_arguments
 
 
 #: Where glibc's FMA build of ``exp`` runs (x86-64 Linux, glibc 2.28 or later, a CPU
@@ -153,6 +154,58 @@ def logsumexp(x):
 #: Spread wide enough to reach every case: exp of -1000 .. 0 after the max.
 BATCH = np.random.default_rng(5).normal(size=(40, 70)) * 300.0
 BATCH[3, 5], BATCH[7, 1], BATCH[9, 2] = np.nan, np.inf, -np.inf
+
+
+def test_the_batch_reaches_exps_rescaled_case():
+    finite = BATCH[np.isfinite(BATCH).all(axis=1)]
+    rescaled = np.abs(finite - finite.max(axis=1, keepdims=True))
+    assert np.any((rescaled >= 512) & (rescaled < 1024))
+
+
+@exact_here
+@pytest.mark.parametrize("region", sorted(regions(1)))
+def test_exp_common_is_exp_but_where_rescaled(region):
+    x = regions(100_000)[region]
+    common, full = np.empty_like(x), np.empty_like(x)
+    _exp_common_loop(x, common)
+    _libm_exp_loop(x, full)
+    flagged = np.array([libm.rescaled(v) for v in x[:2000]])
+    assert np.array_equal(flagged, (np.abs(x[:2000]) >= 512) & (np.abs(x[:2000]) < 1024))
+    ordinary = ~((np.abs(x) >= 512) & (np.abs(x) < 1024))
+    assert np.array_equal(common[ordinary].view(np.int64), full[ordinary].view(np.int64))
+
+
+@njit(error_model="numpy")
+def _exp_common_loop(x, out):
+    for j in range(x.shape[0]):
+        out[j] = libm.exp_common(x[j])
+
+
+def test_writing_loops_run_exp_common_and_again_with_exp_where_rescaled():
+    source = vmap(sigmoid).inspect_kernel(BATCH)
+    if "libm." not in source:
+        pytest.skip("libm.exp is not this C library's exp")
+    assert "out_0[i, j0] = (1.0 / (1.0 + libm.exp_common((-x[i, j0]))))" in source
+    assert "rescaled_0 |= libm.rescaled((-x[i, j0]))" in source
+    assert "if rescaled_0:" in source
+    assert "out_0[i, j0] = (1.0 / (1.0 + libm.exp((-x[i, j0]))))" in source
+
+
+def test_exp_arguments_finds_calls_inside_arguments():
+    line = "out[j] = libm.exp_common((libm.exp_common(x[i, j]) * 2.0)) + f(y)"
+    assert exp_arguments(line) == ["(libm.exp_common(x[i, j]) * 2.0)", "x[i, j]"]
+
+
+def nested_exp(x):
+    return np.exp(np.exp(x) * 200.0)
+
+
+@exact_here
+def test_an_exp_of_an_exp_checks_both_arguments():
+    x = np.random.default_rng(6).normal(size=(30, 9)) * 300.0
+    with np.errstate(all="ignore"):
+        assert np.array_equal(vmap(nested_exp)(x), np.stack([nested_exp(row) for row in x]),
+                              equal_nan=True)
 
 
 @exact_here

@@ -138,8 +138,32 @@ class Emitter:
 
     def store(self, name: str, value: Array) -> None:
         """Loops writing every element of ``value`` into the array ``name``."""
-        self.loop(bounds(value), lambda index: f"{name}[{', '.join(index)}] = "
-                                               f"{value.element(index)}")
+        self.writing_loop(bounds(value), lambda index: f"{name}[{', '.join(index)}] = "
+                                                       f"{value.element(index)}")
+
+    def writing_loop(self, dims, statement) -> None:
+        """``loop``, for loops that only write elements of arrays (so that running
+        them twice writes the same). Where they call ``libm.exp``, they call
+        ``libm.exp_common`` instead, a third cheaper, and note whether any
+        argument is ``libm.rescaled``; if one is (``512 <= |x| < 1024``, rare),
+        the loops run again with ``libm.exp``, for its bits."""
+        lines: list[str] = []
+        with self.capture(lines):
+            self.loop(dims, statement)
+        if not any(_EXP in line for line in lines):
+            self.sink.extend(lines)
+            return
+        flag = self.fresh("rescaled")
+        self.emit(f"{flag} = False")
+        for line in lines:
+            common = line.replace(_EXP, _EXP_COMMON)
+            self.emit(common)
+            arguments = exp_arguments(common)
+            if arguments:
+                indent = common[:len(common) - len(common.lstrip())]
+                checks = " | ".join(f"libm.rescaled({argument})" for argument in arguments)
+                self.emit(f"{indent}{flag} |= {checks}")
+        self.indented(f"if {flag}:  # exp of 512 <= |x| < 1024: its full case", lines)
 
     def reused(self, value: Array) -> Array:
         """An array read more than once: a heavy one is computed once into a
@@ -162,6 +186,24 @@ class Emitter:
         placed = [broadcast_to(self.buffer(array) if array.heavy and array.shape != shape
                                else array, shape, dims) for array in arrays]
         return shape, dims, placed
+
+
+_EXP, _EXP_COMMON = "libm.exp(", "libm.exp_common("
+
+
+def exp_arguments(line: str) -> list[str]:
+    """The argument of each ``libm.exp_common(...)`` call in a line of source."""
+    arguments = []
+    start = line.find(_EXP_COMMON)
+    while start >= 0:
+        first = position = start + len(_EXP_COMMON)
+        depth = 1
+        while depth:
+            depth += {"(": 1, ")": -1}.get(line[position], 0)
+            position += 1
+        arguments.append(line[first:position - 1])
+        start = line.find(_EXP_COMMON, first)  # calls inside the argument too
+    return arguments
 
 
 def bounds(value: Array) -> tuple:

@@ -351,8 +351,8 @@ class Fuser(Rules):
                 continue
             if value.shape != target.shape:
                 raise Unsupported("array output of another shape")
-            self.loop(bounds(value), lambda index, v=value, t=target:
-                      f"{t.element(index)} = {v.element(index)}")
+            self.writing_loop(bounds(value), lambda index, v=value, t=target:
+                              f"{t.element(index)} = {v.element(index)}")
 
     def returned(self, value, target):
         """``value`` as the output ``target`` holds it. A scalar returned inside an

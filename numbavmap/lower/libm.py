@@ -38,7 +38,7 @@ from numba.extending import intrinsic
 
 from .vecmath import _bits, _from_bits
 
-__all__ = ["exp", "expf", "is_exact"]
+__all__ = ["exp", "exp_common", "expf", "is_exact", "rescaled"]
 
 _FLAGS = dict(fastmath=False, error_model="numpy", forceinline=True, nogil=True)
 
@@ -101,22 +101,55 @@ def _fma(typingctx, a, b, c):
 
 
 @njit(**_FLAGS)
-def exp(x):
-    """``e**x`` with the bits of the C library's ``exp`` where ``is_exact()``; vectorisable."""
-    top = (_bits(x) >> 52) & 0x7FF
+def _reduced(x):
+    """k (``x ~ k ln2/128``), the bits of 2**(k/128) and glibc's ``tmp``:
+    ``exp(x) = 2**(k/128) (1 + tmp)``."""
     shifted = _fma(x, _INV_LN2_N, _SHIFT)
     k = _bits(shifted)
     kd = shifted - _SHIFT
     r = _fma(kd, _NEG_LN2_LO_N, _fma(kd, _NEG_LN2_HI_N, x))
     index = k & (_N - 1)
-    # 512 <= |x| < 1024: scale 2**(k/128) down by 2**1009 (x > 0) or up by 2**1022
-    # (x < 0) so that its exponent fits, and the result back by as much at the end
-    scaled = top == _TOP_SCALED
-    rescale = np.int64(scaled & (x > 0.0)) * 1009 - np.int64(scaled & (x < 0.0)) * 1022
-    scale = _from_bits(_SCALE_BITS[index] + (k << 45) - (rescale << 52))
     r2 = r * r
     tmp = _fma(r2 * r2, _fma(r, _C5, _C4),
                _fma(_fma(r, _C3, _C2), r2, r + _TAIL[index]))
+    return k, _SCALE_BITS[index] + (k << 45), tmp
+
+
+@njit(**_FLAGS)
+def _edges(x, y):
+    """``y``, or exp's value where ``x`` is tiny, huge, infinite or NaN."""
+    top = (_bits(x) >> 52) & 0x7FF
+    huge = 0.0 if x < 0.0 else np.inf  # |x| >= 1024: underflow or overflow
+    huge = 1.0 + x if (top == _TOP_NAN) & (x != -np.inf) else huge  # inf, NaN
+    y = huge if top >= _TOP_HUGE else y
+    return 1.0 + x if top < _TOP_TINY else y
+
+
+@njit(**_FLAGS)
+def rescaled(x):
+    """Whether ``512 <= |x| < 1024``: the one case ``exp_common`` leaves out."""
+    return ((_bits(x) >> 52) & 0x7FF) == _TOP_SCALED
+
+
+@njit(**_FLAGS)
+def exp_common(x):
+    """``exp(x)`` for every ``x`` but ``rescaled(x)`` ones, a third cheaper: fused
+    loops run it, and run again with ``exp`` for an example where any argument
+    is ``rescaled``."""
+    _, scale_bits, tmp = _reduced(x)
+    scale = _from_bits(scale_bits)
+    return _edges(x, _fma(scale, tmp, scale))
+
+
+@njit(**_FLAGS)
+def exp(x):
+    """``e**x`` with the bits of the C library's ``exp`` where ``is_exact()``; vectorisable."""
+    _, scale_bits, tmp = _reduced(x)
+    # 512 <= |x| < 1024: scale 2**(k/128) down by 2**1009 (x > 0) or up by 2**1022
+    # (x < 0) so that its exponent fits, and the result back by as much at the end
+    scaled = rescaled(x)
+    rescale = np.int64(scaled & (x > 0.0)) * 1009 - np.int64(scaled & (x < 0.0)) * 1022
+    scale = _from_bits(scale_bits - (rescale << 52))
     y = _fma(scale, tmp, scale)
     # below -512 glibc adds scale * tmp unfused, and a result headed for the
     # subnormal range is rounded to its precision first (one rounding in all)
@@ -126,11 +159,7 @@ def exp(x):
     lo = 1.0 - hi + low + (scale - low + scaled_tmp)
     low = (hi + lo) - 1.0 if low < 1.0 else low
     y = low if scaled & (x < 0.0) else y
-    y = y * _from_bits((1023 + rescale) << 52)
-    huge = 0.0 if x < 0.0 else np.inf  # |x| >= 1024: underflow or overflow
-    huge = 1.0 + x if (top == _TOP_NAN) & (x != -np.inf) else huge  # inf, NaN
-    y = huge if top >= _TOP_HUGE else y
-    return 1.0 + x if top < _TOP_TINY else y
+    return _edges(x, y * _from_bits((1023 + rescale) << 52))
 
 
 @njit(**_FLAGS)
