@@ -15,6 +15,10 @@ four elements at a time (``<4 x double>`` on AVX2) and gives the same bits.
 ``expf`` is glibc's ``expf`` likewise (a 32-entry table and a cubic, in
 float64, rounded once to float32).
 
+``exp_common`` is ``exp`` without its one costly case (``rescaled``:
+``512 <= |x| < 1024``); the emitter's ``writing_loop`` runs it, and runs the
+loop again with ``exp`` for an example where any argument is ``rescaled``.
+
 The same bits are a fact about the machine, not a promise: ``is_exact(name)``
 compares ``exp`` (or ``expf``) with the compiled ``np.exp`` on about 65,000
 arguments over the whole range, once per process, on first use (glibc's
