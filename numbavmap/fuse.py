@@ -68,7 +68,7 @@ def fuse(py_func, operands: dict, targets: list, taken: set,
     ``inv`` and ``det`` with ``numbavmap.lower.linalg`` instead of LAPACK. ``scratch=False`` (device
     code) keeps the body from allocating: no value is stored once, long float
     sums add sequentially, and what cannot do without an array is not fused.
-    ``host`` (CPU code) computes float64 ``np.exp`` with ``numbavmap.lower.libm``,
+    ``host`` (CPU code) computes float ``np.exp`` with ``numbavmap.lower.libm``,
     the C library's bits in a form that vectorises, where those bits are exact.
     """
     definition = source.definition(py_func)

@@ -16,7 +16,7 @@ One job per module, each layer using the one before:
   written out as Gaussian elimination (``fastmath=True`` only);
 * ``vecmath``: vectorisable ``exp``, ``log`` and ``tanh`` that fused kernels
   call under ``fastmath=True``;
-* ``libm``: the C library's float64 ``exp``, bit for bit, in a form that
+* ``libm``: the C library's ``exp`` and ``expf``, bit for bit, in a form that
   vectorises, which fused CPU kernels call by default where a probe finds
   it exact (``vecmath`` and ``libm`` are the modules generated code imports).
 """

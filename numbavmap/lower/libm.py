@@ -106,7 +106,7 @@ def _fma(typingctx, a, b, c):
 
 @njit(**_FLAGS)
 def _reduced(x):
-    """k (``x ~ k ln2/128``), the bits of 2**(k/128) and glibc's ``tmp``:
+    """The bits of 2**(k/128) (``x ~ k ln2/128``) and glibc's ``tmp``:
     ``exp(x) = 2**(k/128) (1 + tmp)``."""
     shifted = _fma(x, _INV_LN2_N, _SHIFT)
     k = _bits(shifted)
@@ -116,7 +116,7 @@ def _reduced(x):
     r2 = r * r
     tmp = _fma(r2 * r2, _fma(r, _C5, _C4),
                _fma(_fma(r, _C3, _C2), r2, r + _TAIL[index]))
-    return k, _SCALE_BITS[index] + (k << 45), tmp
+    return _SCALE_BITS[index] + (k << 45), tmp
 
 
 @njit(**_FLAGS)
@@ -140,7 +140,7 @@ def exp_common(x):
     """``exp(x)`` for every ``x`` but ``rescaled(x)`` ones, a third cheaper: fused
     loops run it, and run again with ``exp`` for an example where any argument
     is ``rescaled``."""
-    _, scale_bits, tmp = _reduced(x)
+    scale_bits, tmp = _reduced(x)
     scale = _from_bits(scale_bits)
     return _edges(x, _fma(scale, tmp, scale))
 
@@ -148,7 +148,7 @@ def exp_common(x):
 @njit(**_FLAGS)
 def exp(x):
     """``e**x`` with the bits of the C library's ``exp`` where ``is_exact()``; vectorisable."""
-    _, scale_bits, tmp = _reduced(x)
+    scale_bits, tmp = _reduced(x)
     # 512 <= |x| < 1024: scale 2**(k/128) down by 2**1009 (x > 0) or up by 2**1022
     # (x < 0) so that its exponent fits, and the result back by as much at the end
     scaled = rescaled(x)
