@@ -137,7 +137,8 @@ class CallPlan:
             status = (self.allocate(self.size, np.uint8),) if self.status else ()
             failed = self.kernel(*arguments, *outputs, *status, *self.tail)
             if failed >= 0:
-                raise_failure(spec, replace(self.call, leaves=leaves), int(failed))
+                rerun_failed(spec, replace(self.call, leaves=leaves), outputs, *status,
+                             first=int(failed))
         if not self.plain:
             outputs = _finish_unmapped(spec, outputs, self.call, leaves)
         return outputs[0] if self.single else unflatten(spec.out_tree, outputs)
@@ -157,7 +158,8 @@ class ArrayPlan(CallPlan):
         output = self.allocate(self.shape, self.dtype)
         failed = self.kernel(*leaves, output, *self.tail)
         if failed >= 0:  # never for a kernel that cannot fail; checked all the same
-            raise_failure(self.spec, replace(self.call, leaves=leaves), int(failed))
+            rerun_failed(self.spec, replace(self.call, leaves=leaves), [output],
+                         first=int(failed))
         return output
 
 
@@ -197,8 +199,32 @@ def _single(value: np.ndarray):
     return value[()] if value.ndim == 0 else value
 
 
+def rerun_failed(spec: Specialization, call, outputs: list, status=None, *, first: int):
+    """Run the examples that failed in the kernel again, one by one and unfused:
+    raise the error of the first that raises, with its index, and write the
+    results of the others into ``outputs``.
+
+    Those are examples the fused body hands over (``numbavmap.lower.linalg``:
+    a pivot that is zero, subnormal or NaN in a fused ``np.linalg.solve`` or
+    ``inv``), whose value then is the unfused function's, LAPACK's. ``status``
+    holds every example's (0: OK), ``first`` is the first not OK.
+    """
+    indices = [first] if status is None else first + np.flatnonzero(status[first:])
+    for index in indices:
+        index = int(index)
+        error, result = example_rerun(spec, call, index)
+        if error is not None:
+            raise error from None
+        if spec.description.body is None:
+            raise RuntimeError(f"example {index} failed inside the compiled kernel "
+                               "but not when run again on its own")
+        for k, value in enumerate(flatten(result)[0]):
+            np.moveaxis(outputs[k], spec.out_positions[k][0], 0)[index] = value
+
+
 def raise_failure(spec: Specialization, call, index: int):
-    """Re-raise the error of example ``index``, the first that failed, with its index.
+    """Re-raise the error of example ``index``, the first that failed on a device,
+    with its index.
 
     The example runs again on its own: it raises its exception (RAISED), or
     returns a result of another shape than example 0's (WRONG_SHAPE). A fused
@@ -222,11 +248,18 @@ def raise_failure(spec: Specialization, call, index: int):
 def example_failure(spec: Specialization, call, index: int) -> Exception | None:
     """The error example ``index`` gives when run again on its own, with its index,
     or None when it succeeds with example 0's shapes."""
+    return example_rerun(spec, call, index)[0]
+
+
+def example_rerun(spec: Specialization, call, index: int):
+    """Example ``index`` run again on its own: ``(error, None)`` with the error it
+    gives, with its index, or ``(None, result)`` when it returns example 0's
+    shapes."""
     leaves = [kernel_value(value) for value in example_leaves(call, index)]
     try:
         result = call_with_leaves(spec.rerun, call, leaves)
     except Exception as exc:  # noqa: BLE001 - the user's exception, returned to be raised
-        return with_example_index(exc, index)
+        return with_example_index(exc, index), None
     result_leaves, _ = flatten(result)
     for k, value in enumerate(result_leaves):
         if np.shape(value) != spec.out_shapes[k]:
@@ -234,5 +267,5 @@ def example_failure(spec: Specialization, call, index: int) -> Exception | None:
                 f"examples return different shapes: example {index} returned "
                 f"{spec.out_names[k]} of shape {np.shape(value)}, but example 0 "
                 f"returned shape {spec.out_shapes[k]}"
-            )
-    return None
+            ), None
+    return None, result

@@ -85,10 +85,10 @@ def test_jax_times_jax_arrays_and_waits():
 
 def test_explain_verdicts():
     assert wl.explain("W1") == "fused"
-    assert wl.explain("R7") == (  # no source location
-        "not fused: np.linalg.solve calls LAPACK, whose rounding fused code does not "
-        "reproduce; fastmath=True fuses it as Gaussian elimination written out "
-        "(docs/user-guide/accuracy.md)")
+    assert wl.explain("R7") == "fused"  # LAPACK's getf2 and getrs written out
+    assert wl.explain("W5") == (  # no source location
+        "not fused: While statement `while n < MAX_ITER and z.real * z.real + z.imag * "
+        "z.imag <= 4.0:`")
 
 
 @pytest.mark.parametrize("key", list(wl.WORKLOADS))

@@ -78,7 +78,8 @@ class Fuser(Rules):
                  approximate: bool = False, scratch: bool = True, host: bool = True):
         super().__init__(taken, scratch)
         self.approximate = approximate
-        #: Whether the body runs on the CPU, where ``np.exp`` is the C library's.
+        #: Whether the body runs on the CPU, where ``np.exp`` is the C library's and
+        #: ``np.linalg.solve`` LAPACK's.
         self.host = host
         self.globals = py_func.__globals__
         cells = py_func.__closure__ or ()

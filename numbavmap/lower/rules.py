@@ -64,6 +64,8 @@ class Rules(Emitter):
 
     #: Whether the vmap has ``fastmath=True``: approximate functions allowed.
     approximate = False
+    #: Whether the body runs on the host CPU (not a CUDA device).
+    host = True
 
     # elementwise ----------------------------------------------------------
     def apply(self, operands, combine, function, costly=False):
@@ -400,11 +402,12 @@ class Rules(Emitter):
                                numba_type)
 
     def linalg(self, name: str, a, b=None):
-        """``np.linalg.solve``, ``inv`` and ``det`` of a small matrix (``fastmath=True``)."""
+        """``np.linalg.solve``, ``inv`` and ``det`` of a small matrix (``fastmath=True``;
+        ``solve`` of a vector also without it, where it gives LAPACK's bits)."""
         a = stored(a)
         n = linalg.checked_size(name, a, self.approximate)
         if name == "solve":
-            return linalg.solve(self, a, b, n)
+            return linalg.solve(self, a, b, n, exact=not self.approximate, host=self.host)
         return getattr(linalg, name)(self, a, n)
 
     # scans and differences --------------------------------------------------

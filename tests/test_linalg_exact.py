@@ -1,0 +1,192 @@
+"""``np.linalg.solve(A, b)`` fused by default (``numbavmap.lower.linalg``):
+LAPACK's ``getf2`` and ``getrs`` written out, bit for bit the compiled
+``np.linalg.solve``, where ``linalg.is_exact`` finds so on this machine.
+
+The reference is the unfused compiled function run example by example
+(``njit``), and NumPy's own loop. Examples the fused code hands over (a zero,
+subnormal or NaN pivot, NaN or infinity in the input) run again unfused: they
+raise Numba's error with their index, or get LAPACK's values.
+"""
+
+import glob
+import os
+import platform
+import threading
+
+import numpy as np
+import pytest
+import scipy
+from numba import njit
+from numba.core import types
+
+from numbavmap import vmap
+from numbavmap.lower import linalg
+
+
+def solve(A, b):
+    return np.linalg.solve(A, b)
+
+
+SOLVE = vmap(solve)
+SOLVE_SERIAL = vmap(solve, parallel=False)
+LAPACK = njit(solve)
+
+
+def lapack_loop(A, b):
+    """The unfused compiled function, example by example."""
+    return np.stack([LAPACK(x, y) for x, y in zip(A, b)])
+
+
+def bits(values):
+    """Bit patterns, every NaN as one: LLVM does not keep NaN signs, so LAPACK's
+    NaN and the fused code's may differ in that bit alone."""
+    values = np.where(np.isnan(values), np.nan, values).astype(values.dtype)
+    return values.view(f"u{values.dtype.itemsize}")
+
+
+def systems(n, dtype, count=400, seed=0):
+    """Normal, small-integer (signed zeros, pivot ties) and row-scaled systems
+    that LAPACK solves (a zero pivot in its rounding: singular)."""
+    rng = np.random.default_rng(seed)
+    A = np.concatenate([
+        rng.normal(size=(count, n, n)),
+        rng.integers(-3, 4, size=(count, n, n)) * np.where(rng.random((count, n, n)) < .5,
+                                                            -1.0, 1.0),
+        rng.normal(size=(count, n, n)) * 10.0 ** rng.integers(-10, 11, size=(count, n, 1)),
+    ]).astype(dtype)
+    b = np.concatenate([rng.normal(size=(count, n)),
+                        rng.integers(-3, 4, size=(count, n)) * -1.0,
+                        rng.normal(size=(count, n))]).astype(dtype)
+    keep = [k for k in range(len(A)) if solvable(A[k], b[k])]
+    return np.ascontiguousarray(A[keep]), np.ascontiguousarray(b[keep])
+
+
+def solvable(A, b) -> bool:
+    try:
+        LAPACK(A, b)
+    except np.linalg.LinAlgError:
+        return False
+    return True
+
+
+def scipy_bundles_openblas() -> bool:
+    """Whether SciPy's LAPACK, which Numba calls, is the OpenBLAS its wheels bundle."""
+    libs = os.path.join(os.path.dirname(scipy.__file__) + ".libs", "*openblas*")
+    return bool(glob.glob(libs))
+
+
+@pytest.mark.skipif(not (scipy_bundles_openblas() and platform.machine() == "x86_64"),
+                    reason="the order written out is OpenBLAS's (SciPy's wheels on x86-64)")
+@pytest.mark.parametrize("dtype", [types.float64, types.float32])
+def test_openblas_getf2_order_is_exact_here(dtype):
+    """So that the fused path cannot be lost silently where CI runs."""
+    assert all(linalg.is_exact(n, dtype) for n in (1, 2, 3, 4))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [1, 2, 3, 4])
+def test_fused_solve_has_lapacks_bits(n, dtype):
+    if not linalg.is_exact(n, types.float64 if dtype == np.float64 else types.float32):
+        pytest.skip("this machine's LAPACK rounds otherwise")
+    A, b = systems(n, dtype, seed=n)
+    assert SOLVE.explain(A, b).splitlines()[1] == "body: fused"
+    got = SOLVE(A, b)
+    want = lapack_loop(A, b)
+    assert got.dtype == want.dtype == dtype
+    assert np.array_equal(bits(got), bits(want))
+    if dtype == np.float64:  # NumPy's sgesv rounds otherwise than SciPy's, unfused too
+        numpy_loop = np.stack([np.linalg.solve(x, y) for x, y in zip(A, b)])
+        assert np.array_equal(bits(got), bits(numpy_loop))
+
+
+def test_kernel_reads_as_getf2_then_getrs():
+    A, b = systems(3, np.float64, count=4)
+    source = SOLVE.inspect_kernel(A, b)
+    assert "return RAISED" in source and "np.isfinite(" in source
+    assert "if not abs(lu00_0) >= 2.2250738585072014e-308:  # zero, subnormal or NaN" in source
+    assert "r0_0 = 1.0 / lu00_0" in source  # scaled by the reciprocal, as getf2
+    assert "lu22_0 = lu22_0 - (0.0 + lu20_0 * lu02_0 + lu21_0 * lu12_0)" in source
+    assert "x0_0 = x0_0 / lu00_0" in source  # divided, as trsv
+
+
+@pytest.mark.parametrize("dtype, tiny", [(np.float64, 1e-310), (np.float32, 1e-40)])
+def test_examples_with_subnormal_pivots_get_lapacks_values(dtype, tiny):
+    """Every such example, not only the first, runs again unfused."""
+    A, b = systems(3, dtype, count=20, seed=7)
+    for index in (2, 5, len(A) - 1):
+        A[index] = np.diag([tiny, 1.0, 3.0])[[1, 0, 2]] * (index + 1)
+    got = SOLVE(A, b)
+    assert np.array_equal(bits(got), bits(lapack_loop(A, b)))
+
+
+def test_out_axes_and_an_unmapped_matrix_with_a_handed_over_example():
+    A, b = systems(2, np.float64, count=10, seed=8)
+    A[3] = [[0.0, 1e-310], [2.0, 0.0]]
+    transposed = vmap(solve, out_axes=1)(A, b)
+    assert np.array_equal(bits(transposed), bits(lapack_loop(A, b).T))
+    one_matrix = vmap(solve, in_axes=(None, 0))(A[3], b)
+    assert np.array_equal(bits(one_matrix), bits(lapack_loop([A[3]] * len(b), b)))
+
+
+def test_singular_matrix_raises_numbas_error_with_its_index():
+    A, b = systems(3, np.float64, count=5, seed=9)
+    A[4] = [[1.0, 0.0, 2.0], [3.0, 0.0, 4.0], [5.0, 0.0, 7.0]]
+    with pytest.raises(np.linalg.LinAlgError, match="singular.*example 4"):
+        SOLVE(A, b)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", ["A", "b"])
+def test_nan_or_infinity_raises_numbas_error_with_its_index(value, where):
+    A, b = systems(2, np.float64, count=5, seed=10)
+    (A if where == "A" else b)[3].flat[1] = value
+    with pytest.raises(np.linalg.LinAlgError, match="infs or NaNs.*example 3"):
+        SOLVE(A, b)
+
+
+def test_entries_near_the_largest_float_are_exact():
+    A = np.array([[[1e308, 1e308], [-1e308, 1e308]], [[1.0, 2.0], [3.0, 4.0]]])
+    b = np.array([[1e308, 1e308], [1.0, 1.0]])
+    assert np.array_equal(bits(SOLVE_SERIAL(A, b)), bits(lapack_loop(A, b)))
+
+
+def test_matrix_right_hand_side_and_other_machines_keep_lapack(monkeypatch):
+    A, b = systems(3, np.float64, count=4, seed=11)
+    matrix_rhs = SOLVE.explain(A, b[..., None]).splitlines()[1]
+    assert "matrix right-hand side calls LAPACK" in matrix_rhs
+    monkeypatch.setattr(linalg, "_exact", {(3, "float64"): False})
+    report = vmap(solve).explain(A, b).splitlines()[1]
+    assert "LAPACK rounds otherwise than getf2 written out" in report
+    assert np.array_equal(bits(vmap(solve)(A, b)), bits(lapack_loop(A, b)))
+
+
+def test_concurrent_first_uses_probe_once(monkeypatch):
+    calls = []
+    monkeypatch.setattr(linalg, "_exact", {})
+    monkeypatch.setattr(linalg, "_differences", lambda A, b: calls.append(len(A)) or 0)
+    threads = [threading.Thread(target=linalg.is_exact, args=(2, types.float64))
+               for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1
+
+
+def test_a_probe_that_cannot_run_keeps_lapack(monkeypatch):
+    def broken(A, b):
+        raise RuntimeError("no LAPACK")
+
+    monkeypatch.setattr(linalg, "_exact", {})
+    monkeypatch.setattr(linalg, "_differences", broken)
+    assert linalg.is_exact(2, types.float64) is False
+
+
+def test_probe_runs_the_fused_kernel_and_counts_differences(monkeypatch):
+    A, b = linalg.probe_systems(2, np.dtype(np.float64), count=50)
+    assert linalg._differences(A, b) == 0
+    lapack = linalg._lapack_solutions
+    monkeypatch.setattr(linalg, "_lapack_solutions",
+                        lambda A, b: (np.zeros_like(b), lapack(A, b)[1]))
+    solutions, solvable = lapack(A, b)
+    assert linalg._differences(A, b) == np.count_nonzero(np.any(bits(solutions[solvable]), axis=1))
