@@ -190,3 +190,45 @@ def test_probe_runs_the_fused_kernel_and_counts_differences(monkeypatch):
                         lambda A, b: (np.zeros_like(b), lapack(A, b)[1]))
     solutions, solvable = lapack(A, b)
     assert linalg._differences(A, b) == np.count_nonzero(np.any(bits(solutions[solvable]), axis=1))
+
+
+def probe_compiling(started):
+    """A probe that, as the real ones, compiles with Numba."""
+    def probe(*args):
+        started.set()
+        njit(lambda: 1)()
+        return 0
+    return probe
+
+
+@pytest.mark.parametrize("module", ["linalg", "libm"])
+def test_a_probe_and_a_thread_compiling_an_njit_caller_do_not_deadlock(module, monkeypatch):
+    """One thread holds Numba's compiler lock (compiling an ``@njit`` function
+    that calls a vmap) when it needs the probe; another is probing, which
+    compiles. A private lock taken before the compiler lock would deadlock."""
+    from numba.core.compiler_lock import global_compiler_lock
+
+    from numbavmap.lower import libm
+
+    started = threading.Event()
+    if module == "linalg":
+        monkeypatch.setattr(linalg, "_exact", {})
+        monkeypatch.setattr(linalg, "_differences", probe_compiling(started))
+        ask = lambda: linalg.is_exact(2, types.float64)  # noqa: E731
+    else:
+        monkeypatch.setattr(libm, "_exact", {})
+        monkeypatch.setattr(libm, "_PROBES", {"exp": probe_compiling(started)})
+        ask = lambda: libm.is_exact("exp")  # noqa: E731
+
+    def compiling_caller():
+        with global_compiler_lock:
+            started.wait(timeout=2)
+            ask()
+
+    threads = [threading.Thread(target=compiling_caller, daemon=True),
+               threading.Thread(target=ask, daemon=True)]
+    threads[0].start()
+    threads[1].start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads)

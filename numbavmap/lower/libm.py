@@ -31,13 +31,13 @@ float32 arguments, every special value among them.
 
 from __future__ import annotations
 
-import threading
 from decimal import Decimal, localcontext
 
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
+from numba.core.compiler_lock import global_compiler_lock
 from numba.extending import intrinsic
 
 from .vecmath import _bits, _from_bits
@@ -227,15 +227,15 @@ def _float32(x: np.ndarray) -> np.ndarray:
 
 
 _PROBES = {"exp": lambda x: _differences(x), "expf": lambda x: _differences_f32(_float32(x))}
-_lock = threading.Lock()
 _exact: dict[str, bool] = {}
 
 
 def is_exact(name: str = "exp") -> bool:
     """Whether ``exp`` (or ``expf``) gives the compiled ``np.exp``'s bits on this
     machine (for float64, or float32): compared once per process, on
-    ``probe_arguments()``, on first use."""
-    with _lock:
+    ``probe_arguments()``, on first use, under Numba's compiler lock (the probe
+    compiles; a thread asking while it compiles an ``@njit`` caller holds it)."""
+    with global_compiler_lock:
         if name not in _exact:
             _exact[name] = _PROBES[name](probe_arguments()) == 0
         return _exact[name]

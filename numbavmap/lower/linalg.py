@@ -68,6 +68,7 @@ import threading
 import numpy as np
 from numba import njit
 from numba.core import types
+from numba.core.compiler_lock import global_compiler_lock
 
 from ..loader import load_module
 from ..numba_typing import constructor
@@ -304,7 +305,6 @@ def _entry(names, index: list) -> str:
     return expression
 
 
-_lock = threading.Lock()
 _exact: dict = {}
 _probing = threading.local()
 
@@ -312,12 +312,13 @@ _probing = threading.local()
 def is_exact(n: int, dtype) -> bool:
     """Whether ``solve`` written out gives the compiled ``np.linalg.solve``'s bits
     for ``n x n`` systems of ``dtype`` on this machine: compared once per process,
-    on ``probe_systems(n, dtype)``, at first use. While it compares, the probe's
-    own kernel is fused as if it did."""
+    on ``probe_systems(n, dtype)``, at first use, under Numba's compiler lock
+    (as ``libm.is_exact``). While it compares, the probe's own kernel is fused
+    as if it did."""
     if getattr(_probing, "active", False):
         return True
     key = (n, str(dtype))
-    with _lock:
+    with global_compiler_lock:
         if key not in _exact:
             _probing.active = True
             try:
