@@ -262,10 +262,18 @@ def example_rerun(spec: Specialization, call, index: int):
         return with_example_index(exc, index), None
     result_leaves, _ = flatten(result)
     for k, value in enumerate(result_leaves):
-        if np.shape(value) != spec.out_shapes[k]:
+        if np.shape(value) != _example_shape(spec, k):
             return ValueError(
                 f"examples return different shapes: example {index} returned "
                 f"{spec.out_names[k]} of shape {np.shape(value)}, but example 0 "
-                f"returned shape {spec.out_shapes[k]}"
+                f"returned shape {_example_shape(spec, k)}"
             ), None
     return None, result
+
+
+def _example_shape(spec: Specialization, k: int) -> tuple:
+    """The shape of output ``k`` for one outer example: the per-example shape,
+    with the inner vmaps' batch axes where nested."""
+    shape = list(spec.stacked_shape(k, 1))
+    del shape[spec.out_positions[k][0]]
+    return tuple(shape)

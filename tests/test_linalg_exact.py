@@ -232,3 +232,14 @@ def test_a_probe_and_a_thread_compiling_an_njit_caller_do_not_deadlock(module, m
     for thread in threads:
         thread.join(timeout=30)
     assert not any(thread.is_alive() for thread in threads)
+
+
+def test_nested_vmap_with_a_handed_over_example():
+    """The outer example holding it runs again unfused: the inner vmap, whose own
+    kernel hands the example over in turn."""
+    A, b = systems(2, np.float64, count=12, seed=12)
+    A, b = A[:12].reshape(3, 4, 2, 2), b[:12].reshape(3, 4, 2)
+    A[1, 2] = [[0.0, 1e-310], [2.0, 0.0]]
+    got = vmap(vmap(solve), out_axes=1)(A, b)
+    want = np.stack([lapack_loop(x, y) for x, y in zip(A, b)], axis=1)
+    assert np.array_equal(bits(got), bits(want))
