@@ -5,9 +5,12 @@ description) is what the trace and Numba's typing produce for one key. With
 ``cache=True`` it is stored next to the kernel modules (``loader.cache_folder``)
 under a name that hashes everything it depends on: the per-example function's
 fingerprint (code, closure values, globals, helpers, compile options), the
-specialization key, every nesting level's axes, and the versions of
-numbavmap, Numba and NumPy. A new process finds it there, loads the kernel
-module, and Numba loads the compiled kernel from its own cache.
+specialization key, every nesting level's axes, the versions of
+numbavmap, Numba and NumPy, and the libraries whose bits fused code
+reproduces once a probe finds it does (``numbavmap.lower.libm``,
+``numbavmap.lower.linalg``): the C library's and SciPy's version, which
+ships the LAPACK Numba calls. A new process finds it there, loads the
+kernel module, and Numba loads the compiled kernel from its own cache.
 
 Files are written whole (a temporary file renamed into place); a file that
 cannot be read is ignored and rebuilt. Specializations that involve
@@ -17,9 +20,12 @@ namedtuple classes stay in memory: a class is not part of the fingerprint.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import importlib.metadata
 import os
 import pickle
+import platform
 import tempfile
 from pathlib import Path
 
@@ -31,10 +37,22 @@ from .loader import cache_folder
 from .trees import TreeDef
 
 
+@functools.cache
+def probed_libraries() -> tuple:
+    """What fused ``np.exp`` and ``np.linalg.solve`` were checked against: the C
+    library and SciPy's version (None without SciPy)."""
+    try:
+        scipy = importlib.metadata.version("scipy")
+    except importlib.metadata.PackageNotFoundError:
+        scipy = None
+    return platform.libc_ver(), scipy
+
+
 def spec_path(fingerprint: str, key: tuple, levels: list[tuple]) -> Path:
     """The file of the specialization for ``key`` (``levels``: each nesting level's
     ``(in_axes, out_axes)`` specs, outermost first)."""
-    text = repr((fingerprint, key, levels, __version__, numba.__version__, np.__version__))
+    text = repr((fingerprint, key, levels, __version__, numba.__version__, np.__version__,
+                 probed_libraries()))
     digest = hashlib.sha256(text.encode()).hexdigest()[:32]
     return cache_folder() / f"numbavmap_spec_{digest}.pickle"
 

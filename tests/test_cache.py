@@ -184,3 +184,13 @@ def test_cache_true_persists_across_processes(tmp_path):
     assert first_compilations >= 1
     assert second_compilations == 0
     assert list((tmp_path / "numba_cache" / "numbavmap").glob("numbavmap_kernel_*.py"))
+
+
+def test_disk_cache_key_names_the_libraries_fused_code_reproduces(monkeypatch):
+    """A SciPy (LAPACK) or C library upgrade must not load a specialization fused
+    against the old one's bits: its file name changes with them."""
+    from numbavmap import cache
+
+    before = cache.spec_path("fingerprint", ("key",), [])
+    monkeypatch.setattr(cache, "probed_libraries", lambda: (("glibc", "9.99"), "1.17.1"))
+    assert cache.spec_path("fingerprint", ("key",), []) != before
