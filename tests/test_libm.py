@@ -11,7 +11,7 @@ from numba import njit
 
 from numbavmap import vmap
 from numbavmap.lower import libm
-from numbavmap.lower.emit import exp_arguments
+from numbavmap.lower.emit import carries_state, exp_arguments
 
 
 #: Where glibc's FMA build of ``exp`` runs (x86-64 Linux, glibc 2.28 or later, a CPU
@@ -206,6 +206,32 @@ def test_an_exp_of_an_exp_checks_both_arguments():
     with np.errstate(all="ignore"):
         assert np.array_equal(vmap(nested_exp)(x), np.stack([nested_exp(row) for row in x]),
                               equal_nan=True)
+
+
+def running_exp_sum(x):
+    return np.cumsum(np.exp(x)), np.cumprod(np.exp(x * 1e-3))
+
+
+@exact_here
+def test_a_scan_of_exp_is_not_run_twice():
+    """A scan's loop updates its running value: run again for a rescaled
+    argument, it would add every term twice. It keeps ``libm.exp``, one pass."""
+    x = np.array([[-600.0, 1.0, 2.0, 3.0], [0.0, 1.0, 2.0, 3.0], [700.0, -520.0, 1.0, 0.5]])
+    mapped = vmap(running_exp_sum)
+    source = mapped.inspect_kernel(x)
+    assert "libm.exp(" in source and "exp_common" not in source
+    with np.errstate(all="ignore"):
+        expected = [np.stack(column) for column in zip(*(running_exp_sum(row) for row in x))]
+    for got, want in zip(mapped(x), expected):
+        assert np.array_equal(got, want)
+
+
+def test_carries_state_tells_a_scan_from_loops_that_only_write():
+    scan = ["for j0 in range(3):", "    cumsum_0 += libm.exp(x[i, j0])",
+            "    buffer_0[j0] = cumsum_0"]
+    product = ["for j0 in range(3):", "    acc_0 = 0.0", "    for k in range(3):",
+               "        acc_0 += a[j0, k] * libm.exp(b[k])", "    out_0[i, j0] = acc_0"]
+    assert carries_state(scan) and not carries_state(product)
 
 
 @exact_here

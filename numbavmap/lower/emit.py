@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import numbers
+import re
 from collections.abc import Callable
 
 from ..numba_typing import constructor
@@ -146,11 +147,13 @@ class Emitter:
         them twice writes the same). Where they call ``libm.exp``, they call
         ``libm.exp_common`` instead, a third cheaper, and note whether any
         argument is ``libm.rescaled``; if one is (``512 <= |x| < 1024``, rare),
-        the loops run again with ``libm.exp``, for its bits."""
+        the loops run again with ``libm.exp``, for its bits. Loops that update
+        a value set before them (a scan's running sum) would not write the same
+        twice: they keep ``libm.exp``."""
         lines: list[str] = []
         with self.capture(lines):
             self.loop(dims, statement)
-        if not any(_EXP in line for line in lines):
+        if not any(_EXP in line for line in lines) or carries_state(lines):
             self.sink.extend(lines)
             return
         flag = self.fresh("rescaled")
@@ -189,6 +192,21 @@ class Emitter:
 
 
 _EXP, _EXP_COMMON = "libm.exp(", "libm.exp_common("
+_ASSIGNMENT = re.compile(r"\s*([A-Za-z_]\w*)\s*(\*\*|//|[-+*/%|&^])?=(?!=)")
+
+
+def carries_state(lines: list[str]) -> bool:
+    """Whether ``lines`` update (``+=``...) a variable they do not set first: a
+    value carried in from before them, such as ``np.cumsum``'s running sum."""
+    assigned = set()
+    for line in lines:
+        match = _ASSIGNMENT.match(line)
+        if match:
+            name, operator_ = match.groups()
+            if operator_ and name not in assigned:
+                return True
+            assigned.add(name)
+    return False
 
 
 def exp_arguments(line: str) -> list[str]:
