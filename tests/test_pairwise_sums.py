@@ -38,8 +38,10 @@ def samples(dtype, size, seed=0):
 
 
 @pytest.mark.parametrize("dtype", list(FLOATS))
-def test_the_emitted_order_is_numpys_at_every_size_up_to_600(dtype):
-    for size in range(601):
+def test_the_emitted_order_is_numpys_at_every_size_up_to_600_and_past_it(dtype):
+    """Past 600: trees whose leaves are all at one depth (1000, 1024, 2000) and
+    at two (1025, 5000)."""
+    for size in [*range(601), 1000, 1024, 1025, 2000, 5000]:
         x = samples(dtype, size)
         assert emitted_sum(x).tobytes() == np.sum(x).tobytes(), size
 

@@ -14,9 +14,11 @@ lies at depth ``d`` or ``d + 1`` (``d`` counted along the leftmost path),
 so the loop visits the ``2 ** (d + 1)`` ranges at depth ``d + 1``, where a
 block of depth ``d`` is its own left half and an empty right half, and
 adds them as a binary counter does, through a stack of ``d + 2`` partial
-sums. Partials start at ``+0.0`` rather than at the first elements: that
-changes at most the sign of a zero along the way, and NumPy's final
-``0.0 + `` removes that too, so the result is the same bits.
+sums. Where the size is known and every leaf is at depth ``d`` (1,000
+elements: 8 blocks of 124 to 128), the loop visits just those ``2 ** d``.
+Partials start at ``+0.0`` rather than at the first elements: that changes
+at most the sign of a zero along the way, and NumPy's final ``0.0 + ``
+removes that too, so the result is the same bits.
 
 The 8 partials of a block do not wait on one another, so a block runs at
 the processor's throughput rather than at the latency of one addition;
@@ -73,6 +75,8 @@ def _tree(emitter: Emitter, value: Array, total: str, numba_type, size) -> None:
         blocks, levels, last_level, stack_size = f"2 << {depth}", f"{depth} + 1", depth, "64"
     else:
         depth = leftmost_depth(size)
+        if rightmost_depth(size) == depth:  # every leaf at depth d: visit just those
+            depth -= 1
         blocks, levels, last_level, stack_size = (str(2 << depth), str(depth + 1), str(depth),
                                                   str(depth + 2))
     emitter.emit(f"{stack} = np.empty({stack_size}, {constructor(numba_type)})")
@@ -183,6 +187,16 @@ def _unravel(shape: tuple, dims: tuple, index: str) -> list:
 
 def _plus(index: str, offset: int) -> str:
     return f"{index} + {offset}" if offset else index
+
+
+def rightmost_depth(size: int) -> int:
+    """How many times NumPy halves ``size`` elements before the rightmost range,
+    the largest at each depth, is a block: the depth of the deepest leaf."""
+    depth = 0
+    while size > BLOCK:
+        size -= size // 2 - size // 2 % LANES
+        depth += 1
+    return depth
 
 
 def leftmost_depth(size: int) -> int:
