@@ -63,7 +63,6 @@ compiles its infinity and NaN check away, and none is written here.
 from __future__ import annotations
 
 import numbers
-import threading
 
 import numpy as np
 from numba import njit
@@ -121,13 +120,20 @@ def solve(emitter: Emitter, a: Array, b: Array, n: int, exact: bool,
                           f"{MAX_SIZE} columns")
     if exact:
         _check_exact(n, a.dtype, columns, host)
+    return _solved(emitter, a, b, n, columns, finite=exact)
+
+
+def _solved(emitter: Emitter, a: Array, b: Array, n: int, columns: int | None,
+            finite: bool) -> Array:
+    """The lines solving ``a x = b`` (``columns`` of ``b``, None for a vector), and
+    ``x`` held in their scalar variables."""
     b = stored(b)
     if columns is None:
         rhs = [[_load(emitter, f"x{r}", b, [r])] for r in range(n)]
     else:
         rhs = [[_load(emitter, f"x{r}{c}", b, [r, c]) for c in range(columns)]
                for r in range(n)]
-    _eliminate(emitter, a, n, rhs, finite=exact)
+    _eliminate(emitter, a, n, rhs, finite=finite)
     return _grid(rhs if columns is not None else [row[0] for row in rhs], a.dtype)
 
 
@@ -306,27 +312,20 @@ def _entry(names, index: list) -> str:
 
 
 _exact: dict = {}
-_probing = threading.local()
 
 
 def is_exact(n: int, dtype) -> bool:
     """Whether ``solve`` written out gives the compiled ``np.linalg.solve``'s bits
     for ``n x n`` systems of ``dtype`` on this machine: compared once per process,
     on ``probe_systems(n, dtype)``, at first use, under Numba's compiler lock
-    (as ``libm.is_exact``). While it compares, the probe's own kernel is fused
-    as if it did."""
-    if getattr(_probing, "active", False):
-        return True
+    (as ``libm.is_exact``)."""
     key = (n, str(dtype))
     with global_compiler_lock:
         if key not in _exact:
-            _probing.active = True
             try:
                 _exact[key] = _differences(*probe_systems(n, np.dtype(str(dtype)))) == 0
             except Exception:  # noqa: BLE001 - a probe that cannot run finds no match
                 _exact[key] = False
-            finally:
-                _probing.active = False
         return _exact[key]
 
 
@@ -365,7 +364,7 @@ def _probe_kernel(n: int, dtype: np.dtype):
     numba_type = types.float64 if dtype == np.float64 else types.float32
     a = Array((n, n), (str(n),) * 2, numba_type, lambda index: f"A[i, {', '.join(index)}]")
     b = Array((n,), (str(n),), numba_type, lambda index: f"b[i, {index[0]}]")
-    x = solve(emitter, a, b, n, exact=True)
+    x = _solved(emitter, a, b, n, None, finite=True)
     body = emitter.lines + [f"out[i, {r}] = {x.element([str(r)])}" for r in range(n)]
     source = "\n".join([
         "import numpy as np",
