@@ -11,7 +11,7 @@ from numba import njit
 
 from numbavmap import vmap
 from numbavmap.lower import libm
-from numbavmap.lower.emit import carries_state, exp_arguments
+from numbavmap.lower.emit import exp_arguments
 
 
 #: Where glibc's FMA build of ``exp`` runs (x86-64 Linux, glibc 2.28 or later, a CPU
@@ -224,14 +224,6 @@ def test_a_scan_of_exp_is_not_run_twice():
         expected = [np.stack(column) for column in zip(*(running_exp_sum(row) for row in x))]
     for got, want in zip(mapped(x), expected):
         assert np.array_equal(got, want)
-
-
-def test_carries_state_tells_a_scan_from_loops_that_only_write():
-    scan = ["for j0 in range(3):", "    cumsum_0 += libm.exp(x[i, j0])",
-            "    buffer_0[j0] = cumsum_0"]
-    product = ["for j0 in range(3):", "    acc_0 = 0.0", "    for k in range(3):",
-               "        acc_0 += a[j0, k] * libm.exp(b[k])", "    out_0[i, j0] = acc_0"]
-    assert carries_state(scan) and not carries_state(product)
 
 
 @exact_here

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import numbers
-import re
 from collections.abc import Callable
 
 from ..numba_typing import constructor
@@ -118,11 +117,12 @@ class Emitter:
                                                              e=value.element(index)))
         return Scalar(result_name, numba_type)
 
-    def buffer(self, value: Array) -> Array:
-        """``value`` computed once into a scratch array of its shape and dtype."""
+    def buffer(self, value: Array, scan: bool = False) -> Array:
+        """``value`` computed once into a scratch array of its shape and dtype; a
+        ``scan`` (each element updates a running value) in one plain loop."""
         value = stored(value)
         name, array = self.scratch_array(value)
-        self.store(name, value)
+        self.store(name, value, scan)
         return array
 
     def scratch_array(self, like: Array) -> tuple[str, Array]:
@@ -137,23 +137,23 @@ class Emitter:
         return name, Array(like.shape, like.dims, like.dtype,
                            lambda index: f"{name}[{', '.join(index)}]")
 
-    def store(self, name: str, value: Array) -> None:
-        """Loops writing every element of ``value`` into the array ``name``."""
-        self.writing_loop(bounds(value), lambda index: f"{name}[{', '.join(index)}] = "
-                                                       f"{value.element(index)}")
+    def store(self, name: str, value: Array, scan: bool = False) -> None:
+        """Loops writing every element of ``value`` into the array ``name``: writing
+        loops, but for a ``scan``, which would not write the same twice."""
+        loop = self.loop if scan else self.writing_loop
+        loop(bounds(value), lambda index: f"{name}[{', '.join(index)}] = "
+                                          f"{value.element(index)}")
 
     def writing_loop(self, dims, statement) -> None:
         """``loop``, for loops that only write elements of arrays (so that running
         them twice writes the same). Where they call ``libm.exp``, they call
         ``libm.exp_common`` instead, a third cheaper, and note whether any
         argument is ``libm.rescaled``; if one is (``512 <= |x| < 1024``, rare),
-        the loops run again with ``libm.exp``, for its bits. Loops that update
-        a value set before them (a scan's running sum) would not write the same
-        twice: they keep ``libm.exp``."""
+        the loops run again with ``libm.exp``, for its bits."""
         lines: list[str] = []
         with self.capture(lines):
             self.loop(dims, statement)
-        if not any(_EXP in line for line in lines) or carries_state(lines):
+        if not any(_EXP in line for line in lines):
             self.sink.extend(lines)
             return
         flag = self.fresh("rescaled")
@@ -192,21 +192,6 @@ class Emitter:
 
 
 _EXP, _EXP_COMMON = "libm.exp(", "libm.exp_common("
-_ASSIGNMENT = re.compile(r"\s*([A-Za-z_]\w*)\s*(\*\*|//|[-+*/%|&^])?=(?!=)")
-
-
-def carries_state(lines: list[str]) -> bool:
-    """Whether ``lines`` update (``+=``...) a variable they do not set first: a
-    value carried in from before them, such as ``np.cumsum``'s running sum."""
-    assigned = set()
-    for line in lines:
-        match = _ASSIGNMENT.match(line)
-        if match:
-            name, operator_ = match.groups()
-            if operator_ and name not in assigned:
-                return True
-            assigned.add(name)
-    return False
 
 
 def exp_arguments(line: str) -> list[str]:

@@ -424,7 +424,7 @@ class Rules(Emitter):
         self.emit(f"{running} = {typed_literal(1 if symbol == '*' else 0, dtype)}")
         scan = Array(value.shape, value.dims, dtype, lambda index: self._scan_step(
             running, symbol, value.element(index)))
-        return self.buffer(scan)
+        return self.buffer(scan, scan=True)
 
     def _scan_step(self, running: str, symbol: str, element: str) -> str:
         self.emit(f"{running} {symbol}= {element}")
