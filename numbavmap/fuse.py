@@ -37,9 +37,11 @@ A body whose result types do not come out as Numba's is not fused.
 
 Fused code cannot raise (arithmetic follows NumPy's error model), so the
 kernel needs no ``try`` around it, which would cost vectorisation; the
-failures, ``min``/``max``/``argmax``/``argmin`` of an empty example and a
-singular matrix in a fused ``np.linalg.solve`` or ``inv``, return the
-RAISED status and the caller re-runs the example to raise NumPy's error.
+failures, ``min``/``max``/``argmax``/``argmin`` of an empty example, and
+what a fused ``np.linalg.solve`` or ``inv`` hands back to LAPACK (a zero,
+subnormal or NaN pivot; NaN or infinity in a default ``solve``), return the
+RAISED status. The caller re-runs each such example unfused: it raises
+Numba's error, or its values are written into the outputs.
 
 The subset is listed in ``numbavmap.lower.fuser`` (statements and
 expressions) and ``numbavmap.lower.rules`` (NumPy functions); anything
@@ -69,7 +71,9 @@ def fuse(py_func, operands: dict, targets: list, taken: set,
     code) keeps the body from allocating: no value is stored once, long float
     sums add sequentially, and what cannot do without an array is not fused.
     ``host`` (CPU code) computes float ``np.exp`` with ``numbavmap.lower.libm``,
-    the C library's bits in a form that vectorises, where those bits are exact.
+    the C library's bits in a form that vectorises, and ``np.linalg.solve`` of a
+    small system as LAPACK's ``getf2`` and ``getrs`` written out
+    (``numbavmap.lower.linalg``), where those bits are exact.
     """
     definition = source.definition(py_func)
     if definition is None:

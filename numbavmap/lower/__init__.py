@@ -13,7 +13,8 @@ One job per module, each layer using the one before:
 * ``fuser``: the walk over the function's statements and expressions,
   including scalar ``if``/``else`` and ``for`` over static ranges;
 * ``linalg``: ``np.linalg.solve``, ``inv`` and ``det`` of matrices up to 4x4
-  written out as Gaussian elimination (``fastmath=True`` only);
+  written out in LAPACK's order (``solve`` of a vector by default, with
+  LAPACK's bits where a probe finds them; the rest with ``fastmath=True``);
 * ``vecmath``: vectorisable ``exp``, ``log`` and ``tanh`` that fused kernels
   call under ``fastmath=True``;
 * ``libm``: the C library's ``exp`` and ``expf``, bit for bit, in a form that
