@@ -17,6 +17,7 @@ import hashlib
 import numbers
 import operator
 import threading
+import warnings
 from collections import namedtuple
 
 import numba
@@ -33,7 +34,7 @@ from .fingerprint import function_fingerprint
 from .options import Options
 from .specialize import Specialization
 from .specs import normalize_spec
-from .targets import cpu_jit, dask_hook
+from .targets import cpu_entry, cpu_jit, dask_hook
 from .targets.cpu import PARALLEL_THRESHOLD
 from .trace import call_with_leaves, example_leaves, trace, zero_example_leaves
 
@@ -100,6 +101,12 @@ class VmappedFunction:
         self._kernels: dict = {}
         self._launchers: dict = {}
         self._counts = {"traces": 0, "compilations": 0, "hits": 0}
+        #: The compiled entry of the first plan called ``cpu_entry.HOT_CALLS``
+        #: times; ``_entry_allowed`` turns False once one was made or refused,
+        #: so that a vmap compiles at most one.
+        self._entry = None
+        self._entry_allowed = True
+        self._entry_hits = 0
 
     def __repr__(self) -> str:
         return (f"<VmappedFunction {self.__name__} in_axes={self.in_axes!r} "
@@ -140,13 +147,30 @@ class VmappedFunction:
 
     def cache_info(self) -> CacheInfo:
         """``(traces, compilations, hits, currsize)`` of the specialization cache."""
-        return CacheInfo(currsize=len(self._specializations), **self._counts)
+        counts = dict(self._counts, hits=self._counts["hits"] + self._entry_hits)
+        return CacheInfo(currsize=len(self._specializations), **counts)
 
     def __call__(self, *args, **kwargs):
+        entry = self._entry
+        if entry is not None and not kwargs:
+            for value in args:
+                if type(value) is not np.ndarray:
+                    break
+            else:
+                try:
+                    output = entry(*args)
+                except TypeError:  # other dtypes, ranks, layouts or flags: retire it
+                    self._entry = output = None
+                if output is not None:
+                    self._entry_hits += 1  # an attribute: half the cost of the dict's
+                    return output
         key, leaves = plan_key(args, kwargs)
         plan = self._plans.get(key)  # plans are never stored under None
         if plan is not None:
             self._counts["hits"] += 1
+            plan.calls_until_entry -= 1
+            if not plan.calls_until_entry:
+                self._make_entry(plan, leaves)
             return plan.run(leaves)
         # Only CPU calls store plans: other targets and Dask arrays come here.
         if self.options.target != "cpu" and hasattr(self._target, "call"):
@@ -164,10 +188,30 @@ class VmappedFunction:
             if launcher is not None:  # compiled now: later calls skip the counting wrapper
                 plan = plan.with_kernel(launcher.entry,
                                         typed=launcher.entry is not launcher.dispatcher)
+                if self._entry_allowed and cpu_entry.wants_entry(plan, leaves is args):
+                    plan.calls_until_entry = cpu_entry.HOT_CALLS
+                    plan.dispatcher = launcher.dispatcher
             if len(self._plans) >= _MAX_PLANS:
                 self._plans.clear()
             self._plans[key] = plan
         return result
+
+    def _make_entry(self, plan, leaves):
+        """Compile the compiled entry of ``plan``, now hot (``cpu_entry``); a failure
+        warns and leaves every call on the plan path."""
+        with self._lock:
+            if not self._entry_allowed:
+                return
+            self._entry_allowed = False
+            try:
+                entry = cpu_entry.compile_entry(plan, plan.dispatcher, leaves)
+            except Exception as exc:  # an optimisation: never a reason to fail a call
+                warnings.warn(f"{self._error_prefix()}: no compiled entry for a hot call "
+                              f"({type(exc).__name__}: {exc}); calls keep the plan path",
+                              RuntimeWarning, stacklevel=3)
+                return
+            self._counts["compilations"] += 1
+            self._entry = entry
 
     def __reduce__(self):
         """Pickles as ``py_func`` and the options; a process rebuilds one per token."""

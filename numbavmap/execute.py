@@ -95,8 +95,15 @@ def plan_for(spec: Specialization, call, target, kernel, options: Options,
 class CallPlan:
     """A specialization bound to one batch size and argument layout.
 
-    A plan holds nothing a call writes to: many threads may run it at once.
+    A plan holds nothing a call writes to but its countdown to a compiled
+    entry (``targets.cpu_entry``; a lost decrement only delays it): many
+    threads may run it at once.
     """
+
+    #: Calls left before the caller compiles this plan's entry; -1: never.
+    calls_until_entry = -1
+    #: The kernel's Numba dispatcher, set on plans that may get an entry.
+    dispatcher = None
 
     def __init__(self, spec: Specialization, call, target, kernel, options: Options,
                  parallel: bool):

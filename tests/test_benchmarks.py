@@ -106,6 +106,14 @@ def test_prepare_measure_and_first_call():
     assert wl.first_call_seconds("W7", "tiny") > 0
 
 
+def test_w7_times_numbavmap_after_its_hot_entry_is_compiled():
+    from numbavmap.targets.cpu_entry import HOT_CALLS
+
+    assert f"after {HOT_CALLS:,} calls" in wl.WORKLOADS["W7"].title
+    prepared = wl.prepare("W7", wl.NUMBAVMAP, "tiny")
+    assert prepared.run.func._entry is not None
+
+
 def test_unavailable_is_a_skip_for_asv():
     assert issubclass(wl.Unavailable, NotImplementedError)
     with pytest.raises(wl.Unavailable):
