@@ -116,8 +116,8 @@ def header(size, load_before):
         f"Versions: {versions}.",
         f"Run: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, one process, "
         f"float64, {mode}; median of {settings['repeat']} samples, taken in turns across "
-        f"a workload's implementations (each at least {settings['sample_time'] * 1000:g} ms "
-        "of calls).",
+        f"a workload's implementations, each round starting at the next (each sample at "
+        f"least {settings['sample_time'] * 1000:g} ms of calls).",
         "python_loop and np_vectorize run on a sample of examples and are scaled to the "
         'whole batch ("scaled"). Ratios are time / time of the other implementation '
         "(below 1 is faster).",
@@ -139,15 +139,19 @@ def prepare(key, name, size):
 
 def time_interleaved(key, prepared, size):
     """Time every implementation of a workload, one sample of each in turn, so
-    that a burst of other load on a shared machine hits them all alike."""
+    that a burst of other load on a shared machine hits them all alike. Each
+    round starts at the next implementation, so that none always runs right
+    after the same one (whose threads, freed memory or caches it would inherit)."""
     settings = SETTINGS[size]
     ready = {name: p for name, p in prepared.items() if isinstance(p, wl.Prepared)}
     numbers = {name: wl.calls_per_sample(p, settings["sample_time"]) for name, p in ready.items()}
     samples = {name: [] for name in ready}
+    names = list(ready)
     for i in range(settings["repeat"]):
         progress(f"  {key}: timing, round {i + 1} of {settings['repeat']}")
-        for name, p in ready.items():
-            samples[name].append(wl.sample_seconds(p, numbers[name]))
+        start = i % len(names) if names else 0
+        for name in names[start:] + names[:start]:
+            samples[name].append(wl.sample_seconds(ready[name], numbers[name]))
     return {
         name: wl.timing(samples[name], numbers[name]) if name in ready else reason
         for name, reason in prepared.items()

@@ -114,6 +114,18 @@ def test_w7_times_numbavmap_after_its_hot_entry_is_compiled():
     assert prepared.run.func._entry is not None
 
 
+def test_each_timing_round_starts_at_the_next_implementation(monkeypatch):
+    monkeypatch.setitem(compare.SETTINGS, "quick", dict(repeat=4, sample_time=0))
+    calls = []
+    prepared = {name: wl.Prepared("W7", name, lambda name=name: calls.append(name))
+                for name in ("a", "b", "c")}
+    prepared["d"] = "n/a"
+    times = compare.time_interleaved("W7", prepared, "quick")
+    assert times["d"] == "n/a" and all(times[name].samples == 4 for name in "abc")
+    timed = calls[3:]  # after one call each to find the calls per sample
+    assert timed == list("abc" "bca" "cab" "abc")
+
+
 def test_unavailable_is_a_skip_for_asv():
     assert issubclass(wl.Unavailable, NotImplementedError)
     with pytest.raises(wl.Unavailable):
