@@ -30,6 +30,7 @@ import argparse
 import datetime
 import os
 import platform
+import random
 import subprocess
 import sys
 import traceback
@@ -116,7 +117,7 @@ def header(size, load_before):
         f"Versions: {versions}.",
         f"Run: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, one process, "
         f"float64, {mode}; median of {settings['repeat']} samples, taken in turns across "
-        f"a workload's implementations, each round starting at the next (each sample at "
+        f"a workload's implementations, in a shuffled order each round (each sample at "
         f"least {settings['sample_time'] * 1000:g} ms of calls).",
         "python_loop and np_vectorize run on a sample of examples and are scaled to the "
         'whole batch ("scaled"). Ratios are time / time of the other implementation '
@@ -140,8 +141,9 @@ def prepare(key, name, size):
 def time_interleaved(key, prepared, size):
     """Time every implementation of a workload, one sample of each in turn, so
     that a burst of other load on a shared machine hits them all alike. Each
-    round starts at the next implementation, so that none always runs right
-    after the same one (whose threads, freed memory or caches it would inherit)."""
+    round takes them in its own shuffled order (seeded by the round: the same
+    in every run), so that none always runs right after the same one, whose
+    threads, freed memory or caches it would inherit."""
     settings = SETTINGS[size]
     ready = {name: p for name, p in prepared.items() if isinstance(p, wl.Prepared)}
     numbers = {name: wl.calls_per_sample(p, settings["sample_time"]) for name, p in ready.items()}
@@ -149,8 +151,7 @@ def time_interleaved(key, prepared, size):
     names = list(ready)
     for i in range(settings["repeat"]):
         progress(f"  {key}: timing, round {i + 1} of {settings['repeat']}")
-        start = i % len(names) if names else 0
-        for name in names[start:] + names[:start]:
+        for name in random.Random(i).sample(names, len(names)):
             samples[name].append(wl.sample_seconds(ready[name], numbers[name]))
     return {
         name: wl.timing(samples[name], numbers[name]) if name in ready else reason

@@ -197,7 +197,7 @@ class VmappedFunction:
         return result
 
     def _make_entry(self, plan, leaves):
-        """Compile the compiled entry of ``plan``, now hot (``cpu_entry``); a failure
+        """Compile ``plan``'s entry now that it is hot (``cpu_entry``); a failure
         warns and leaves every call on the plan path."""
         with self._lock:
             if not self._entry_allowed:

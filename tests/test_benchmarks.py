@@ -114,16 +114,24 @@ def test_w7_times_numbavmap_after_its_hot_entry_is_compiled():
     assert prepared.run.func._entry is not None
 
 
-def test_each_timing_round_starts_at_the_next_implementation(monkeypatch):
-    monkeypatch.setitem(compare.SETTINGS, "quick", dict(repeat=4, sample_time=0))
+def test_timing_rounds_take_the_implementations_in_changing_orders(monkeypatch):
+    monkeypatch.setitem(compare.SETTINGS, "quick", dict(repeat=7, sample_time=0))
     calls = []
+    names = "abcde"
     prepared = {name: wl.Prepared("W7", name, lambda name=name: calls.append(name))
-                for name in ("a", "b", "c")}
-    prepared["d"] = "n/a"
+                for name in names}
+    prepared["f"] = "n/a"
     times = compare.time_interleaved("W7", prepared, "quick")
-    assert times["d"] == "n/a" and all(times[name].samples == 4 for name in "abc")
-    timed = calls[3:]  # after one call each to find the calls per sample
-    assert timed == list("abc" "bca" "cab" "abc")
+    assert times["f"] == "n/a" and all(times[name].samples == 7 for name in names)
+    rounds = ["".join(calls[start:start + 5]) for start in range(5, len(calls), 5)]
+    assert len(rounds) == 7 and all(sorted(order) == list(names) for order in rounds)
+    for name in names:  # whoever runs before it changes from round to round
+        before = {order[order.index(name) - 1] for order in rounds if order[0] != name}
+        assert len(before) > 1, (name, rounds)
+    first = calls[5:]
+    calls.clear()
+    compare.time_interleaved("W7", prepared, "quick")
+    assert calls[5:] == first  # the same orders in every run
 
 
 def test_unavailable_is_a_skip_for_asv():

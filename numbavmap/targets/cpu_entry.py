@@ -18,13 +18,17 @@ the microsecond does not count). The entry compiles once, for the types of
 the call that made the plan hot, and then never again: a call with other
 types gets Numba's ``TypeError``, and the caller retires the entry.
 
-Compiling it costs about 0.2 s, about what :data:`HOT_CALLS` calls save.
+Compiling it takes about 0.2 s, about as long as the :data:`HOT_CALLS` calls
+before it took together (2 us each on a 2-core test machine): a loop of
+calls spends at most about twice its time on them, and the entry has paid
+for itself some 300,000 calls later (0.7 us saved per call).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..execute import ArrayPlan
 from ..loader import load_module
 
 #: Calls of one plan after which it gets a compiled entry.
@@ -33,7 +37,6 @@ HOT_CALLS = 100_000
 
 def wants_entry(plan, positional_arrays: bool) -> bool:
     """Whether ``plan`` (stored for a call of ``positional_arrays`` only) may get an entry."""
-    from ..execute import ArrayPlan  # execute imports the targets
     return positional_arrays and type(plan) is ArrayPlan and not plan.parallel
 
 
