@@ -13,7 +13,6 @@ each function name to its parameter names and its rule.
 
 from __future__ import annotations
 
-import numbers
 import operator
 
 import numpy as np
@@ -22,7 +21,7 @@ from numba.core import types
 from ..numba_typing import constructor
 from . import linalg
 from .emit import Emitter, size_source
-from .pairwise import LANES, pairwise_sum
+from .pairwise import pairwise_sum
 from .shapes import along, literal_dims, offset_index, without
 from .values import (
     Array,
@@ -199,51 +198,10 @@ class Rules(Emitter):
             self.emit("return RAISED")
             return Scalar(typed_literal(0, numba_type), numba_type)
         result_name = self.fresh(name)
-        sequential: list[str] = []
-        with self.capture(sequential):
-            self.emit(f"{result_name} = {value.element(['0'] * len(value.shape))}")
-            self.loop(value.dims, lambda index: (
-                f"{result_name} = np.{name}imum({result_name}, {value.element(index)})"))
-        lanes = self._extremum_in_lanes(name, value, result_name)
-        if lanes is None:
-            self.sink.extend(sequential)
-            return Scalar(result_name, numba_type)
-        self.sink.extend(lanes)
-        if isinstance(value.dtype, types.Float):
-            # an extreme of zero (which sign came first?) or NaN (which payload?)
-            # depends on the order: found again one element after another
-            self.indented(f"if {result_name} == 0 or np.isnan({result_name}):", sequential)
+        self.emit(f"{result_name} = {value.element(['0'] * len(value.shape))}")
+        self.loop(value.dims, lambda index: (
+            f"{result_name} = np.{name}imum({result_name}, {value.element(index)})"))
         return Scalar(result_name, numba_type)
-
-    def _extremum_in_lanes(self, name: str, vector: Array, result_name: str) -> list | None:
-        """Lines setting ``result_name`` to the max or min of a static vector of at
-        least 16 integers or floats, kept as 8 independent running extremes: they
-        run at the processor's throughput instead of one compare's latency, and
-        give the value of the loop in order, but for the sign of a zero and a
-        NaN's payload. None for other vectors, or elements that need lines."""
-        size = vector.shape[0] if len(vector.shape) == 1 else 0
-        if not (isinstance(size, numbers.Integral) and size >= 2 * LANES
-                and isinstance(vector.dtype, (types.Integer, types.Float))):
-            return None
-        lanes = [self.fresh(name) for _ in range(LANES)]
-        stop = size - size % LANES
-        index = self.fresh("k")
-        lines: list[str] = []
-        with self.capture(lines):
-            first = [vector.element([str(offset)]) for offset in range(LANES)]
-            steps = [vector.element([f"{index} + {offset}"]) for offset in range(LANES)]
-            tail = [vector.element([str(k)]) for k in range(stop, size)]
-        if lines:
-            return None
-        lines += [f"{lane} = {element}" for lane, element in zip(lanes, first)]
-        lines.append(f"for {index} in range({LANES}, {stop}, {LANES}):")
-        lines += [f"    {lane} = np.{name}imum({lane}, {element})"
-                  for lane, element in zip(lanes, steps)]
-        while len(lanes) > 1:
-            lanes = [f"np.{name}imum({a}, {b})" for a, b in zip(lanes[::2], lanes[1::2])]
-        lines.append(f"{result_name} = {lanes[0]}")
-        lines += [f"{result_name} = np.{name}imum({result_name}, {element})" for element in tail]
-        return lines
 
     def flat(self, value: Array) -> Array:
         """A 1-D array as is; others are not flattened (Numba's flat order needs a counter)."""
