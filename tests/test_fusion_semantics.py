@@ -434,3 +434,51 @@ def test_a_product_of_known_size_loops_over_a_literal_range():
     assert "for k_0 in range(3):" in vmapped.inspect_kernel(r, v)
     expected = np.stack([numba.njit(rotate)(*rows) for rows in zip(r, v)])
     assert_same(vmapped(r, v), expected, exact=False)
+
+
+# Max and min of vectors in 8 lanes: the value and bits of the loop in order ---
+
+def vector_max(v):
+    return np.max(v)
+
+
+def vector_min_plus_one(v):
+    return np.min(v) + 1
+
+
+def with_order_dependent_values(dtype, size: int, rng) -> np.ndarray:
+    """Rows of ``size`` whose extremes depend on the order: signed zeros as the
+    max or min, NaNs of two payloads, infinities, ties, plain random rows."""
+    rows = (rng.normal(size=(8, size)) * 10).astype(dtype)
+    if np.dtype(dtype).kind == "f":
+        rows[0] = -np.abs(rows[0])
+        rows[0, [7, size - 1]] = -0.0  # the max is a zero: which sign comes first?
+        rows[0, [8, size - 2]] = 0.0  # (lane 7 first, then lane 0)
+        rows[1] = -rows[0]
+        nans = np.array([0x7FF8000000000001, 0xFFF8000000000002]).view(np.float64).astype(dtype)
+        rows[2, [6, 9]] = nans  # two payloads (float32 keeps their signs), lanes 6 and 1
+        rows[3, size - 1] = np.inf
+        rows[4, 9] = -np.inf
+        rows[5] = 7.0
+    return rows
+
+
+def twice_the_min(v):
+    return np.min(v * 2)
+
+
+@pytest.mark.parametrize("f, dtype, size, in_axis, call", [
+    (vector_max, np.float64, 64, 0, "extrema.maximum(v[i])"),  # an argument's row
+    (vector_min_plus_one, np.float32, 23, 1, "extrema.minimum(v[:, i])"),  # strided
+    (twice_the_min, np.float64, 40, 0, "extrema.minimum(buffer_0)"),  # computed first
+    (vector_max, np.int32, 16, 0, "extrema.maximum(v[i])"),
+    (twice_the_min, np.uint8, 17, 0, "extrema.minimum(buffer_0)"),
+])
+def test_max_and_min_of_a_vector_in_lanes_give_the_loop_s_bits(f, dtype, size, in_axis, call):
+    x = with_order_dependent_values(dtype, size, np.random.default_rng(size))
+    vmapped = vmap(f, in_axes=in_axis, parallel=False)
+    batch = np.ascontiguousarray(x.T) if in_axis else x
+    assert call in vmapped.inspect_kernel(batch)
+    actual, expected = vmapped(batch), compiled_loop(f, x)
+    assert actual.dtype == expected.dtype
+    assert actual.tobytes() == expected.tobytes(), (actual, expected)

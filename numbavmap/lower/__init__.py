@@ -19,5 +19,8 @@ One job per module, each layer using the one before:
   call under ``fastmath=True``;
 * ``libm``: the C library's ``exp`` and ``expf``, bit for bit, in a form that
   vectorises, which fused CPU kernels call by default where a probe finds
-  it exact (``vecmath`` and ``libm`` are the modules generated code imports).
+  it exact;
+* ``extrema``: ``np.max`` and ``np.min`` of a vector in 8 lanes, with the
+  loop's bits (``vecmath``, ``libm`` and ``extrema`` are the modules
+  generated code imports).
 """

@@ -89,7 +89,8 @@ class Fuser(Rules):
         for name, operand in operands.items():
             if operand.shape:
                 self.env[name] = Array(operand.shape, operand.dims, operand.dtype,
-                                       operand.element)
+                                       operand.element,
+                                       view=operand.element([":"] * len(operand.shape)))
             else:
                 self.env[name] = Scalar(operand.element(None), operand.dtype)
         self.targets = targets

@@ -13,6 +13,7 @@ each function name to its parameter names and its rule.
 
 from __future__ import annotations
 
+import numbers
 import operator
 
 import numpy as np
@@ -197,11 +198,29 @@ class Rules(Emitter):
             # NumPy raises here; the caller re-runs the example to raise it.
             self.emit("return RAISED")
             return Scalar(typed_literal(0, numba_type), numba_type)
+        if self._in_lanes(value):
+            vector = value.view
+            if vector is None:
+                vector, _ = self.scratch_array(value)
+                self.store(vector, stored(value))
+            result_name = self.fresh(name)
+            self.emit(f"{result_name} = extrema.{name}imum({vector})")
+            return Scalar(result_name, numba_type)
         result_name = self.fresh(name)
         self.emit(f"{result_name} = {value.element(['0'] * len(value.shape))}")
         self.loop(value.dims, lambda index: (
             f"{result_name} = np.{name}imum({result_name}, {value.element(index)})"))
         return Scalar(result_name, numba_type)
+
+    def _in_lanes(self, value: Array) -> bool:
+        """Whether ``np.max`` / ``np.min`` of ``value`` runs in ``extrema``'s 8 lanes:
+        a vector of at least 16 integers or floats, of a static size, that is an
+        argument's row or can be stored (on the CPU: a device has no ``extrema``)."""
+        size = value.shape[0] if len(value.shape) == 1 else 0
+        return (isinstance(size, numbers.Integral) and size >= 16 and self.host
+                and isinstance(value.dtype, (types.Integer, types.Float))
+                and (value.view is not None or self.storable(value.shape)))
+
 
     def flat(self, value: Array) -> Array:
         """A 1-D array as is; others are not flattened (Numba's flat order needs a counter)."""

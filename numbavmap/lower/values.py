@@ -74,6 +74,8 @@ class Array:
     ``heavy`` marks an element costly to recompute: one that runs a loop of
     its own (a matrix product, an axis reduction) or calls a transcendental
     function (``np.exp``, ``math.log``...), which is stored before it is reused.
+    ``view`` is the source of the same elements as a NumPy view (``x[i, :]``),
+    for an argument as it came in; None for anything computed.
     """
 
     shape: tuple
@@ -82,6 +84,7 @@ class Array:
     element: Callable[[list], str]
     scalar_type: object = None
     heavy: bool = False
+    view: str | None = None
 
     @property
     def type(self):
@@ -90,7 +93,8 @@ class Array:
     def materialized(self) -> Array:
         """The array as Numba stores it: each element converted to ``dtype``."""
         if self.scalar_type is None or self.scalar_type == self.dtype:
-            return Array(self.shape, self.dims, self.dtype, self.element, heavy=self.heavy)
+            return Array(self.shape, self.dims, self.dtype, self.element, heavy=self.heavy,
+                         view=self.view)
         return Array(self.shape, self.dims, self.dtype,
                      lambda index: convert(self.element(index), self.dtype), heavy=self.heavy)
 

@@ -62,7 +62,7 @@ OK, RAISED, WRONG_SHAPE = 0, 1, 2
 
 #: Modules of ``numbavmap.lower`` a fused body may call: ``vecmath`` (``exp`` and
 #: the like under ``fastmath=True``) and ``libm`` (the C library's ``exp``).
-_LOWER_MODULES = ("libm", "vecmath")
+_LOWER_MODULES = ("extrema", "libm", "vecmath")
 
 #: A fused body's scratch array (a stored value, a pairwise sum's stack): every
 #: example writes each element before reading it.
