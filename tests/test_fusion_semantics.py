@@ -471,8 +471,7 @@ def twice_the_min(v):
     (vector_max, np.float64, 64, 0, "extrema.maximum(v[i])"),  # an argument's row
     (vector_min_plus_one, np.float32, 23, 1, "extrema.minimum(v[:, i])"),  # strided
     (twice_the_min, np.float64, 40, 0, "extrema.minimum(buffer_0)"),  # computed first
-    (vector_max, np.int32, 16, 0, "extrema.maximum(v[i])"),
-    (twice_the_min, np.uint8, 17, 0, "extrema.minimum(buffer_0)"),
+    (vector_max, np.uint8, 17, 0, "extrema.maximum(v[i])"),
 ])
 def test_max_and_min_of_a_vector_in_lanes_give_the_loop_s_bits(f, dtype, size, in_axis, call):
     x = with_order_dependent_values(dtype, size, np.random.default_rng(size))
