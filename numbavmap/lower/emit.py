@@ -135,7 +135,7 @@ class Emitter:
         shape = ", ".join(map(str, like.shape)) + ("," if len(like.shape) == 1 else "")
         self.emit(f"{name} = np.empty(({shape}), {constructor(like.dtype)})")
         return name, Array(like.shape, like.dims, like.dtype,
-                           lambda index: f"{name}[{', '.join(index)}]")
+                           lambda index: f"{name}[{', '.join(index)}]", view=name)
 
     def store(self, name: str, value: Array, scan: bool = False) -> None:
         """Loops writing every element of ``value`` into the array ``name``: writing

@@ -60,6 +60,10 @@ FOLDS = {"sum": ("0", "{r} += {e}"), "prod": ("1", "{r} *= {e}"), "mean": ("0", 
          "any": ("False", "{r} = {r} or bool({e})"), "all": ("True", "{r} = {r} and bool({e})")}
 
 
+#: The shortest vector whose ``np.max`` / ``np.min`` runs in ``extrema``'s 8 lanes.
+_LANES_FROM = 16
+
+
 class Rules(Emitter):
     """NumPy's functions, written as loops by the emitter."""
 
@@ -199,12 +203,9 @@ class Rules(Emitter):
             self.emit("return RAISED")
             return Scalar(typed_literal(0, numba_type), numba_type)
         if self._in_lanes(value):
-            vector = value.view
-            if vector is None:
-                vector, _ = self.scratch_array(value)
-                self.store(vector, stored(value))
+            vector = value if value.view is not None else self.buffer(value)
             result_name = self.fresh(name)
-            self.emit(f"{result_name} = extrema.{name}imum({vector})")
+            self.emit(f"{result_name} = extrema.{name}imum({vector.view})")
             return Scalar(result_name, numba_type)
         result_name = self.fresh(name)
         self.emit(f"{result_name} = {value.element(['0'] * len(value.shape))}")
@@ -217,10 +218,9 @@ class Rules(Emitter):
         a vector of at least 16 integers or floats, of a static size, that is an
         argument's row or can be stored (on the CPU: a device has no ``extrema``)."""
         size = value.shape[0] if len(value.shape) == 1 else 0
-        return (isinstance(size, numbers.Integral) and size >= 16 and self.host
+        return (isinstance(size, numbers.Integral) and size >= _LANES_FROM and self.host
                 and isinstance(value.dtype, (types.Integer, types.Float))
                 and (value.view is not None or self.storable(value.shape)))
-
 
     def flat(self, value: Array) -> Array:
         """A 1-D array as is; others are not flattened (Numba's flat order needs a counter)."""

@@ -74,8 +74,9 @@ class Array:
     ``heavy`` marks an element costly to recompute: one that runs a loop of
     its own (a matrix product, an axis reduction) or calls a transcendental
     function (``np.exp``, ``math.log``...), which is stored before it is reused.
-    ``view`` is the source of the same elements as a NumPy view (``x[i, :]``),
-    for an argument as it came in; None for anything computed.
+    ``view`` is the source of the same elements as a NumPy array (``x[i, :]``
+    for an argument as it came in, ``buffer_0`` for a scratch array); None for
+    anything computed and not stored.
     """
 
     shape: tuple
