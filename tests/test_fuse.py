@@ -49,9 +49,13 @@ def test_allocations_do_not_grow_with_the_batch(name):
                                                     in_axes=f.in_axes), rtol=1e-12)
 
 
+def reversed_running_sum(x):
+    return np.cumsum(x)[::-1]
+
+
 #: Serial bodies with scratch arrays: a stored ``np.cumsum``, a pairwise sum's stack.
 SCRATCH = {
-    "cumsum": (vmap(running_sum, parallel=False), 16),
+    "cumsum": (vmap(reversed_running_sum, parallel=False), 16),
     "sum of 300": (vmap(sum_of_squares, parallel=False), 300),
 }
 
@@ -72,6 +76,31 @@ def test_the_serial_loop_allocates_scratch_arrays_once(name):
     assert allocations(batches[0]) == allocations(batches[1]) < 10
     for x in batches:
         assert f(x).tobytes() == loop_reference(f.py_func, x).tobytes()
+
+
+def running_sum_and_its_reverse(x):
+    c = np.cumsum(x)
+    return c, c[::-1] * 2.0
+
+
+def running_sum_or_its_reverse(x):
+    c = np.cumsum(x)
+    if c[-1] > 0:
+        return c
+    return c[::-1]
+
+
+def test_a_returned_scratch_array_is_the_output_itself():
+    """A body's one ``return`` of a scratch array fills the output in place; an
+    output read after that, or a second ``return``, still gives the loop's values."""
+    x = np.random.default_rng(4).normal(size=(30, 16))
+    cases = [(vmap(running_sum, out_axes=1), "buffer_0 = out_0[:, i]"),
+             (vmap(running_sum_and_its_reverse), "buffer_0 = out_0[i, :]"),
+             (vmap(running_sum_or_its_reverse), "buffer_0 = np.empty((16,), np.float64)")]
+    for f, line in cases:
+        assert line in f.inspect_kernel(x)
+        assert_trees_close(f(x), loop_reference(f.py_func, x, out_axes=f.out_axes),
+                           rtol=0.0)
 
 
 def test_unfusable_functions_still_run_by_call():

@@ -35,6 +35,8 @@ class Emitter:
         self.lines: list[str] = []
         self.sink = self.lines
         self.depth = 0
+        #: Each scratch array's allocating line, by the array's name.
+        self.allocations: dict[str, str] = {}
 
     def fresh(self, base: str) -> str:
         counter = 0
@@ -133,9 +135,22 @@ class Emitter:
                               "device, which cannot allocate")
         name = self.fresh("buffer")
         shape = ", ".join(map(str, like.shape)) + ("," if len(like.shape) == 1 else "")
-        self.emit(f"{name} = np.empty(({shape}), {constructor(like.dtype)})")
+        self.allocations[name] = f"{name} = np.empty(({shape}), {constructor(like.dtype)})"
+        self.emit(self.allocations[name])
         return name, Array(like.shape, like.dims, like.dtype,
                            lambda index: f"{name}[{', '.join(index)}]", view=name)
+
+    def filled_in_place(self, value: Array, destination: str) -> bool:
+        """Whether ``value`` is a scratch array allocated in the body's own lines
+        (not in a branch), which now names ``destination`` (a view of an output of
+        its shape and dtype) instead: the loops that fill it write the output,
+        and nothing is copied. The caller's to know that nothing writes to
+        ``destination`` otherwise (the body's one ``return``)."""
+        allocation = self.allocations.pop(value.view, None) if value.view else None
+        if allocation not in self.lines:
+            return False
+        self.lines[self.lines.index(allocation)] = f"{value.view} = {destination}"
+        return True
 
     def store(self, name: str, value: Array, scan: bool = False) -> None:
         """Loops writing every element of ``value`` into the array ``name``: writing

@@ -95,6 +95,8 @@ class Fuser(Rules):
                 self.env[name] = Scalar(operand.element(None), operand.dtype)
         self.targets = targets
         self.loads: dict = {}
+        #: How many ``return`` statements the body has.
+        self.returns = 0
         #: How many ``if`` branches enclose the statement being lowered.
         self.branching = 0
 
@@ -111,6 +113,7 @@ class Fuser(Rules):
         for node in ast.walk(ast.Module(statements, [])):
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
                 self.loads[node.id] = self.loads.get(node.id, 0) + 1
+            self.returns += isinstance(node, ast.Return)
         if not self.block(statements):
             raise Unsupported("the body must end with a return")
         return self.lines
@@ -353,6 +356,9 @@ class Fuser(Rules):
                 continue
             if value.shape != target.shape:
                 raise Unsupported("array output of another shape")
+            if self.returns == 1 and self.filled_in_place(
+                    value, target.element([":"] * len(target.shape))):
+                continue
             self.writing_loop(bounds(value), lambda index, v=value, t=target:
                               f"{t.element(index)} = {v.element(index)}")
 
