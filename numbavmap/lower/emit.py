@@ -149,7 +149,7 @@ class Emitter:
         allocation = self.allocations.pop(value.view, None) if value.view else None
         if allocation not in self.lines:
             return False
-        self.lines[self.lines.index(allocation)] = f"{value.view} = {destination}"
+        self.lines[self.lines.index(allocation)] = f"{value.view} = {destination}  # the output"
         return True
 
     def store(self, name: str, value: Array, scan: bool = False) -> None:
