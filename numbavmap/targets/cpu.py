@@ -60,12 +60,14 @@ from .slp import compiling_with_slp
 
 OK, RAISED, WRONG_SHAPE = 0, 1, 2
 
-#: Modules of ``numbavmap.lower`` a fused body may call: ``vecmath`` (``exp`` and
-#: the like under ``fastmath=True``) and ``libm`` (the C library's ``exp``).
+#: Modules of ``numbavmap.lower`` a fused body may call: ``extrema`` (``np.max`` and
+#: ``np.min`` in lanes), ``libm`` (the C library's ``exp``) and ``vecmath`` (``exp``
+#: and the like under ``fastmath=True``).
 _LOWER_MODULES = ("extrema", "libm", "vecmath")
 
 #: A fused body's scratch array (a stored value, a pairwise sum's stack): every
-#: example writes each element before reading it.
+#: example writes each element before reading it. One that is the output row
+#: (``buffer_0 = out_0[i, :]``) does not match, and stays in the loop.
 _SCRATCH = re.compile(r"\s*\w+ = np\.empty\(")
 
 #: Below this much work (examples x (1 + elements per example)) ``parallel="auto"``
