@@ -1,4 +1,4 @@
-"""Every workload, every implementation, side by side in one process.
+"""Every workload, every implementation, side by side, a process per workload.
 
     python -m asv_benchmarks.compare [--quick] [--png PATH] [--markdown PATH]
     python -m asv_benchmarks.compare --before-after OLD_TREE [--quick]
@@ -29,10 +29,12 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import pickle
 import platform
 import random
 import subprocess
 import sys
+import tempfile
 import traceback
 from pathlib import Path
 
@@ -115,10 +117,10 @@ def header(size, load_before):
         f"{load_before:.1f} before the run, {os.getloadavg()[0]:.1f} after it (this run "
         f"itself adds about 2).",
         f"Versions: {versions}.",
-        f"Run: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, one process, "
-        f"float64, {mode}; median of {settings['repeat']} samples, taken in turns across "
-        f"a workload's implementations, in a shuffled order each round (each sample at "
-        f"least {settings['sample_time'] * 1000:g} ms of calls).",
+        f"Run: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, a fresh "
+        f"process per workload, float64, {mode}; median of {settings['repeat']} samples, "
+        f"taken in turns across a workload's implementations, in a shuffled order each "
+        f"round (each sample at least {settings['sample_time'] * 1000:g} ms of calls).",
         "python_loop and np_vectorize run on a sample of examples and are scaled to the "
         'whole batch ("scaled"). Ratios are time / time of the other implementation '
         "(below 1 is faster).",
@@ -183,17 +185,33 @@ def fused(key):
 
 def run(size, keys):
     """``{key: {name: Timing or reason}}``, ``{key: first-call seconds or
-    reason}`` and ``{key: explain()'s verdict}``."""
+    reason}`` and ``{key: explain()'s verdict}``, each workload timed in a
+    fresh process of its own (:func:`run_workload`): no workload inherits
+    another's heap, compiled code or thread pools (JAX's, Numba's)."""
     times, first, bodies = {}, {}, {}
     for i, key in enumerate(keys, 1):
-        w = wl.WORKLOADS[key]
-        progress(f"[{i}/{len(keys)}] {w.describe(size)}")
-        first[key] = first_call(key, size)  # before anything else compiles numbavmap
-        bodies[key] = fused(key)
-        prepared = {name: prepare(key, name, size) for name in w.implementations}
-        times[key] = time_interleaved(key, prepared, size)
-        wl.clear_caches()
+        progress(f"[{i}/{len(keys)}] {wl.WORKLOADS[key].describe(size)}")
+        with tempfile.TemporaryDirectory() as folder:
+            result = Path(folder) / "result.pickle"
+            command = [sys.executable, "-m", "asv_benchmarks.compare", "--worker", key,
+                       str(result)] + (["--quick"] if size == "quick" else [])
+            exit_code = subprocess.run(command).returncode
+            if exit_code:
+                reason = f"error: worker exited {exit_code}"
+                times[key] = {name: reason for name in wl.WORKLOADS[key].implementations}
+                first[key] = bodies[key] = reason
+                continue
+            times[key], first[key], bodies[key] = pickle.loads(result.read_bytes())
     return times, first, bodies
+
+
+def run_workload(key, size):
+    """Workload ``key``'s timings, numbavmap's first-call time and ``explain()``'s
+    verdict, in this process."""
+    first = first_call(key, size)  # before anything else compiles numbavmap
+    body = fused(key)
+    prepared = {name: prepare(key, name, size) for name in wl.WORKLOADS[key].implementations}
+    return time_interleaved(key, prepared, size), first, body
 
 
 def fmt_time(seconds):
@@ -351,7 +369,14 @@ def main(argv=None):
                         help="W1 on Dask arrays on a 2-worker LocalCluster instead")
     parser.add_argument("--dask-rows", type=lambda text: int(float(text)), default=10_000_000,
                         help="rows of W1 for --dask (default 1e7: 240 MB; 1e8 is 2.4 GB)")
+    parser.add_argument("--worker", nargs=2, metavar=("KEY", "RESULT"),
+                        help=argparse.SUPPRESS)  # how run() times one workload
     args = parser.parse_args(argv)
+    if args.worker:
+        key, result = args.worker
+        outcome = run_workload(key, "quick" if args.quick else "full")
+        Path(result).write_bytes(pickle.dumps(outcome))
+        return 0
     if args.first_call:
         from asv_benchmarks import first_call
 

@@ -1029,12 +1029,6 @@ def reference(key, size="full"):
     return np.concatenate(parts) if parts else w.numpy(*args)
 
 
-def clear_caches():
-    """Drop the inputs and references kept for reuse (they can be large)."""
-    inputs.cache_clear()
-    reference.cache_clear()
-
-
 @dataclass(frozen=True)
 class Prepared:
     """An implementation ready to time: ``run()`` computes the result it was

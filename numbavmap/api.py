@@ -31,6 +31,7 @@ from . import cache, errors, example_function, targets
 from .calls import bind_call
 from .execute import plan_for, plan_key
 from .fingerprint import function_fingerprint
+from .hot_call import HotCall
 from .options import Options
 from .specialize import Specialization
 from .specs import normalize_spec
@@ -51,7 +52,7 @@ specialization; currsize: specializations held.
 _MAX_PLANS = 64
 
 
-class VmappedFunction:
+class VmappedFunction(HotCall):
     """A per-example function mapped over a batch axis; see :func:`vmap`.
 
     Calling it runs the compiled kernel. Attributes: ``py_func`` (the
@@ -150,20 +151,8 @@ class VmappedFunction:
         counts = dict(self._counts, hits=self._counts["hits"] + self._entry_hits)
         return CacheInfo(currsize=len(self._specializations), **counts)
 
-    def __call__(self, *args, **kwargs):
-        entry = self._entry
-        if entry is not None and not kwargs:
-            for value in args:
-                if type(value) is not np.ndarray:
-                    break
-            else:
-                try:
-                    output = entry(*args)
-                except TypeError:  # other dtypes, ranks, layouts or flags: retire it
-                    self._entry = output = None
-                if output is not None:
-                    self._entry_hits += 1  # an attribute: half the cost of the dict's
-                    return output
+    def _call_by_plan(self, *args, **kwargs):
+        """A call the compiled entry did not answer (``HotCall`` calls this)."""
         key, leaves = plan_key(args, kwargs)
         plan = self._plans.get(key)  # plans are never stored under None
         if plan is not None:

@@ -24,8 +24,8 @@ ROOMS = [
     {"ir", "fuse", "lower"},
     # describe: one specialization's kernel description
     {"specialize"},
-    # execute: allocate, launch, check, restack
-    {"execute"},
+    # execute: allocate, launch, check, restack; the hot call's fast path
+    {"execute", "hot_call"},
     # the targets that print, compile and launch a description
     {"targets"},
     # the public entry points

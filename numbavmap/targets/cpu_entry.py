@@ -9,6 +9,7 @@ function that checks the arguments' shapes and strides against the plan's,
 allocates the output and calls the kernel, and that Numba's own dispatcher
 calls (it checks dtypes, ranks, layouts and the read-only flag). It returns
 None for any other shape; then the call takes the plan path as before.
+``hot_call.HotCall`` makes the call (in C when built).
 
 Only plans that need nothing more get one: positional plain ``np.ndarray``
 arguments (no subclass: Numba would take a masked array as its data), one
