@@ -27,7 +27,8 @@ def _env(**extra) -> dict:
 def test_cuda_target_tests_pass_under_the_simulator():
     env = _env(NUMBA_ENABLE_CUDASIM="1")
     completed = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/cuda"],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0",
+         "tests/cuda"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
     )
     report = completed.stdout + completed.stderr
