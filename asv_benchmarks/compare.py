@@ -195,7 +195,7 @@ def run(size, keys):
             result = Path(folder) / "result.pickle"
             command = [sys.executable, "-m", "asv_benchmarks.compare", "--worker", key,
                        str(result)] + (["--quick"] if size == "quick" else [])
-            exit_code = subprocess.run(command).returncode
+            exit_code = subprocess.run(command, cwd=Path(__file__).parents[1]).returncode
             if exit_code:
                 reason = f"error: worker exited {exit_code}"
                 times[key] = {name: reason for name in wl.WORKLOADS[key].implementations}
