@@ -31,7 +31,7 @@ from . import cache, errors, example_function, targets
 from .calls import bind_call
 from .execute import plan_for, plan_key
 from .fingerprint import function_fingerprint
-from .hot_call import HotCall
+from .hot_call import HotCall, call_form
 from .options import Options
 from .specialize import Specialization
 from .specs import normalize_spec
@@ -103,8 +103,10 @@ class VmappedFunction(HotCall):
         self._launchers: dict = {}
         self._counts = {"traces": 0, "compilations": 0, "hits": 0}
         #: The compiled entry of the first plan called ``cpu_entry.HOT_CALLS``
-        #: times; ``_entry_allowed`` turns False once one was made or refused,
-        #: so that a vmap compiles at most one.
+        #: times, and the form of the calls it takes (``hot_call.call_form``);
+        #: ``_entry_allowed`` turns False once one was made or refused, so
+        #: that a vmap compiles at most one.
+        self._entry_form = None
         self._entry = None
         self._entry_allowed = True
         self._entry_hits = 0
@@ -177,9 +179,11 @@ class VmappedFunction(HotCall):
             if launcher is not None:  # compiled now: later calls skip the counting wrapper
                 plan = plan.with_kernel(launcher.entry,
                                         typed=launcher.entry is not launcher.dispatcher)
-                if self._entry_allowed and cpu_entry.wants_entry(plan, leaves is args):
+                form = call_form(args, kwargs)
+                if self._entry_allowed and form is not False and cpu_entry.wants_entry(plan):
                     plan.calls_until_entry = cpu_entry.HOT_CALLS
                     plan.dispatcher = launcher.dispatcher
+                    plan.entry_form = form
             if len(self._plans) >= _MAX_PLANS:
                 self._plans.clear()
             self._plans[key] = plan
@@ -200,6 +204,7 @@ class VmappedFunction(HotCall):
                               RuntimeWarning, stacklevel=3)
                 return
             self._counts["compilations"] += 1
+            self._entry_form = plan.entry_form  # before the entry: calls read both
             self._entry = entry
 
     def __reduce__(self):

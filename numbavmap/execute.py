@@ -104,6 +104,8 @@ class CallPlan:
     calls_until_entry = -1
     #: The kernel's Numba dispatcher, set on plans that may get an entry.
     dispatcher = None
+    #: The form of the calls that entry would take (``hot_call.call_form``).
+    entry_form = None
 
     def __init__(self, spec: Specialization, call, target, kernel, options: Options,
                  parallel: bool):

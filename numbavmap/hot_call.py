@@ -1,10 +1,12 @@
 """``HotCall``: the base of ``VmappedFunction`` that calls a compiled entry.
 
 A plan that is called often gets a compiled entry (``targets.cpu_entry``),
-stored as ``_entry``. A call of positional plain ``np.ndarray`` arguments goes
-straight to it; the entry returns None for a shape it was not made for, and
-raises ``TypeError`` for other dtypes, ranks, layouts or flags, which retires
-it. Every other call goes to the instance's ``_call_by_plan``.
+stored as ``_entry``, that takes the call's arrays flattened. A call of plain
+``np.ndarray`` arguments in the entry's form (``_entry_form``, see
+:func:`call_form`: positional arrays, or positional then keyword arrays)
+goes straight to it; the entry returns None for a shape it was not made for,
+and raises ``TypeError`` for other dtypes, ranks, layouts or flags, which
+retires it. Every other call goes to the instance's ``_call_by_plan``.
 
 That test and call is the whole cost numbavmap adds to a small hot call, so it
 is written in C (``_hot_call.c``, built at install when a C compiler is
@@ -18,26 +20,47 @@ from __future__ import annotations
 import numpy as np
 
 
+def call_form(args: tuple, kwargs: dict):
+    """The form of a call of plain ``np.ndarray`` arguments: None for positional
+    arrays only, ``(n, names)`` for ``n`` positional arrays then arrays by the
+    keywords ``names`` (in call order); False for any other call."""
+    if not all(type(value) is np.ndarray for value in (*args, *kwargs.values())):
+        return False
+    return (len(args), tuple(kwargs)) if kwargs else None
+
+
+def _leaves_in_form(form, args: tuple, kwargs: dict):
+    """The arrays of a call in ``form`` (a tuple of :func:`call_form`),
+    positional then keyword, or None for a call of another form."""
+    if call_form(args, kwargs) != form:
+        return None
+    return (*args, *kwargs.values())
+
+
 class PythonHotCall:
     """The entry fast path in Python; ``_hot_call.HotCall`` is the same in C."""
 
     _entry = None
+    _entry_form = None
     _entry_hits = 0
 
     def __call__(self, *args, **kwargs):
-        entry = self._entry
-        if entry is not None and not kwargs:
-            for value in args:
-                if type(value) is not np.ndarray:
-                    break
+        entry, form = self._entry, self._entry_form
+        leaves = None
+        if entry is not None:
+            if form is None:
+                if not kwargs and all(type(value) is np.ndarray for value in args):
+                    leaves = args
             else:
-                try:
-                    output = entry(*args)
-                except TypeError:  # other dtypes, ranks, layouts or flags: retire it
-                    self._entry = output = None
-                if output is not None:
-                    self._entry_hits += 1
-                    return output
+                leaves = _leaves_in_form(form, args, kwargs)
+        if leaves is not None:
+            try:
+                output = entry(*leaves)
+            except TypeError:  # other dtypes, ranks, layouts or flags: retire it
+                self._entry = output = None
+            if output is not None:
+                self._entry_hits += 1
+                return output
         return self._call_by_plan(*args, **kwargs)
 
 

@@ -34,15 +34,19 @@ def scaled(v, w):
     return v * w[0] + w[1]
 
 
+def weighted(v, w):
+    return v * w + 1.0
+
+
 def rows(shape, dtype=np.float64, seed=0):
     return np.random.default_rng(seed).normal(size=shape).astype(dtype)
 
 
-def make_hot(f, *args):
-    """Call ``f(*args)`` until its plan has an entry; the compilations it took."""
+def make_hot(f, *args, **kwargs):
+    """Call ``f(*args, **kwargs)`` until its plan has an entry; the compilations it took."""
     before = f.cache_info().compilations
     for _ in range(HOT + 2):
-        f(*args)
+        f(*args, **kwargs)
     return f.cache_info().compilations - before
 
 
@@ -105,6 +109,23 @@ def test_keywords_subclasses_and_bad_calls_behave_as_without_an_entry():
         f(np.ma.masked_array(x))
     with pytest.raises(TypeError):
         f(x, x)
+
+
+def test_a_hot_keyword_call_gets_an_entry_for_its_keywords_only():
+    f = vmap(weighted)
+    x, w = rows((4, 3)), rows((4, 3), seed=1)
+    expected = loop_reference(weighted, x, w)
+    f(x, w=w)
+    assert make_hot(f, x, w=w) == 1
+    assert f._entry_form == (1, ("w",))
+    hits = f._entry_hits
+    np.testing.assert_array_equal(f(x, w=w), expected)
+    assert f._entry_hits == hits + 1
+    np.testing.assert_array_equal(f(x, w), expected)  # positional: the plan path
+    np.testing.assert_array_equal(f(v=x, w=w), expected)
+    x6, w6 = rows((6, 3), seed=2), rows((6, 3), seed=3)  # another shape: the entry declines
+    np.testing.assert_array_equal(f(x6, w=w6), loop_reference(weighted, x6, w6))
+    assert f._entry_hits == hits + 1 and f._entry is not None
 
 
 def test_parallel_launches_get_no_entry():

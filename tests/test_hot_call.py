@@ -1,8 +1,8 @@
 """``HotCall``, the entry fast path of every call (``numbavmap.hot_call``).
 
 The C type and its Python twin must route each call the same way: plain
-positional arrays to the entry, everything else (and whatever the entry
-declines) to ``_call_by_plan``. Both run here on a stand-in entry that
+arrays in the entry's form to the entry, everything else (and whatever the
+entry declines) to ``_call_by_plan``. Both run here on a stand-in entry that
 records its calls, so the Python one stays tested where the C one is built.
 """
 
@@ -81,6 +81,31 @@ def test_keywords_subclasses_and_other_values_never_reach_the_entry(make):
     assert entry.calls == 0 and f._entry_hits == 0
     assert [call[0] for call in f.plan_calls] == [args for args, _ in calls]
     assert f._entry is entry
+
+
+def test_an_entry_for_keyword_calls_takes_exactly_its_form(make):
+    answer = np.ones(4)
+    entry = Entry(answer)
+    f = make(entry)
+    f._entry_form = hot_call.call_form((X,), {"w": X, "b": X})
+    assert f._entry_form == (1, ("w", "b"))
+    assert f(X, w=X, b=X) is answer and entry.calls == 1
+    others = [((X,), {"b": X, "w": X}), ((X,), {"w": X}), ((X, X), {"w": X, "b": X}),
+              ((X,), {"w": X, "b": X, "c": X}), ((X,), {}), ((X,), {"w": X, "b": 1.0}),
+              ((X.view(Tagged),), {"w": X, "b": X}), ((), {"v": X, "w": X, "b": X})]
+    for args, kwargs in others:
+        assert f(*args, **kwargs) == "plan"
+    assert entry.calls == 1 and f._entry_hits == 1
+    assert f.plan_calls == others
+
+
+def test_call_forms():
+    assert hot_call.call_form((X, X), {}) is None
+    assert hot_call.call_form((), {}) is None
+    assert hot_call.call_form((X,), {"w": X}) == (1, ("w",))
+    for args, kwargs in [((X, 1.0), {}), (((X, X),), {}), ((X,), {"w": [1.0]}),
+                         ((X.view(Tagged),), {})]:
+        assert hot_call.call_form(args, kwargs) is False
 
 
 def test_a_declined_call_takes_the_plan_path_and_keeps_the_entry(make):

@@ -11,8 +11,9 @@ calls (it checks dtypes, ranks, layouts and the read-only flag). It returns
 None for any other shape; then the call takes the plan path as before.
 ``hot_call.HotCall`` makes the call (in C when built).
 
-Only plans that need nothing more get one: positional plain ``np.ndarray``
-arguments (no subclass: Numba would take a masked array as its data), one
+Only plans that need nothing more get one: plain ``np.ndarray`` arguments,
+positional, by keyword or in tuples (``hot_call.call_form``; no subclass:
+Numba would take a masked array as its data), one
 stacked output, fused code (it cannot fail), and a serial launch (parallel
 launches may take turns on the ``workqueue`` layer, and are long enough that
 the microsecond does not count). The entry compiles once, for the types of
@@ -36,9 +37,9 @@ from ..loader import load_module
 HOT_CALLS = 100_000
 
 
-def wants_entry(plan, positional_arrays: bool) -> bool:
-    """Whether ``plan`` (stored for a call of ``positional_arrays`` only) may get an entry."""
-    return positional_arrays and type(plan) is ArrayPlan and not plan.parallel
+def wants_entry(plan) -> bool:
+    """Whether ``plan`` (stored for a call of plain arrays) may get an entry."""
+    return type(plan) is ArrayPlan and not plan.parallel
 
 
 def entry_source(plan, leaves) -> str:
