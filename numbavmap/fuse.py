@@ -62,7 +62,9 @@ def fuse(py_func, operands: dict, targets: list, taken: set,
          approximate: bool = False, scratch: bool = True, host: bool = True) -> Fusion:
     """The fused per-example body of ``py_func``, or the reason it is outside the subset.
 
-    ``operands`` maps each parameter name to its ``Operand``; ``targets``
+    ``operands`` maps each parameter name to its ``Operand`` (for a tuple or
+    list argument, a tuple of its items' operands, read by static index and
+    unpacking); ``targets``
     lists the output leaves in result order; ``taken`` holds names the body
     must not assign. ``approximate`` (a vmap's ``fastmath=True``) computes
     float ``np.exp``, ``np.log`` and ``np.tanh`` with ``numbavmap.lower.vecmath``,

@@ -222,19 +222,28 @@ def _operand(arg: KernelArg, value) -> Operand | None:
     )
 
 
+def _structured(tree: TreeDef, leaves):
+    """An argument's operand: the next of ``leaves`` for a leaf, a tuple of its
+    children's operands for a tuple or a list (which the body only reads)."""
+    if tree.is_leaf:
+        return next(leaves)
+    return tuple(_structured(child, leaves) for child in tree.children)
+
+
 def _fusion(py_func, call: BoundCall, args, outputs, shapes, dtypes,
             approximate: bool, host: bool) -> Fusion:
     """The fused per-example body (see ``numbavmap.fuse``), or why the kernel calls
     the function instead; ``approximate`` is the vmap's ``fastmath``, ``host``
     whether the target is the CPU (which may allocate, and calls the C library)."""
-    if any(not tree.is_leaf for tree in call.trees):
-        return Fusion(None, "containers (tuples, lists, namedtuples) as arguments")
+    if namedtuple_classes(call.trees):
+        return Fusion(None, "namedtuples as arguments (fields read by name)")
     names = example_function.signature_names(py_func, call.keywords.count(None))
     names += [keyword for keyword in call.keywords if keyword is not None]
-    operands = {name: _operand(arg, value)
-                for name, arg, value in zip(names, args, call.leaves)}
-    if None in operands.values():
+    leaves = [_operand(arg, value) for arg, value in zip(args, call.leaves)]
+    if None in leaves:
         return Fusion(None, "an unmapped 0-d array argument")
+    remaining = iter(leaves)
+    operands = {name: _structured(tree, remaining) for name, tree in zip(names, call.trees)}
     order = list(inspect.signature(py_func).parameters)
     if sorted(operands) != sorted(order):
         return Fusion(None, "arguments passed by keyword or left to their defaults")

@@ -1,6 +1,7 @@
 """Fusing NumPy-style per-example code: same results, no per-example allocation."""
 
 import linecache
+from collections import namedtuple
 
 import numpy as np
 import pytest
@@ -101,6 +102,43 @@ def test_a_returned_scratch_array_is_the_output_itself():
         assert line in f.inspect_kernel(x)
         assert_trees_close(f(x), loop_reference(f.py_func, x, out_axes=f.out_axes),
                            rtol=0.0)
+
+
+def weighted_pair(pair, scale):
+    a, b = pair
+    return (a * scale[0] + b[::-1] * scale[1]) / len(pair)
+
+
+def last_minus_first(values):
+    return values[-1] - values[0] * 2.0
+
+
+def by_name(point):
+    return point.x * point.y
+
+
+Point = namedtuple("Point", "x y")
+
+
+def test_tuple_and_list_arguments_are_fused_and_read_in_place():
+    rng = np.random.default_rng(7)
+    x, y = rng.normal(size=(5, 3)), rng.normal(size=(5, 3)).astype(np.float32)
+    scale = (2.0, np.int64(3))  # an unmapped tuple of scalars
+    f = vmap(weighted_pair, in_axes=(0, None))
+    assert "body: fused" in f.explain((x, y), scale)
+    assert "weighted_pair(" not in f.inspect_kernel((x, y), scale).split("_kernel(")[1]
+    got, want = f((x, y), scale), loop_reference(weighted_pair, (x, y), scale, in_axes=(0, None))
+    np.testing.assert_array_equal(got, want)
+    assert got.dtype == want.dtype == np.float64
+    g = vmap(last_minus_first)
+    for values in ([x, y, x], (y, x)):
+        assert "body: fused" in g.explain(values)
+        got, want = g(values), loop_reference(last_minus_first, values)
+        np.testing.assert_array_equal(got, want)
+        assert got.dtype == want.dtype
+    h = vmap(by_name)
+    assert "not fused: namedtuples as arguments" in h.explain(Point(x, y))
+    np.testing.assert_array_equal(h(Point(x, y)), loop_reference(by_name, Point(x, y)))
 
 
 def test_unfusable_functions_still_run_by_call():

@@ -85,14 +85,7 @@ class Fuser(Rules):
         cells = py_func.__closure__ or ()
         self.closure = dict(zip(py_func.__code__.co_freevars,
                                 (cell.cell_contents for cell in cells)))
-        self.env = {}
-        for name, operand in operands.items():
-            if operand.shape:
-                self.env[name] = Array(operand.shape, operand.dims, operand.dtype,
-                                       operand.element,
-                                       view=operand.element([":"] * len(operand.shape)))
-            else:
-                self.env[name] = Scalar(operand.element(None), operand.dtype)
+        self.env = {name: _bound(operand) for name, operand in operands.items()}
         self.targets = targets
         self.loads: dict = {}
         #: How many ``return`` statements the body has.
@@ -513,6 +506,8 @@ class Fuser(Rules):
             return self.numpy_call(method, receiver)
         if self._is_builtin_call(node, "len") and len(node.args) == 1:
             value = self.expr(node.args[0])
+            if isinstance(value, tuple):  # a tuple or list argument, or a shape
+                return constant(len(value))
             if not isinstance(value, Array):
                 raise Unsupported("len of a scalar")
             return constant(value.shape[0])
@@ -604,6 +599,17 @@ class Fuser(Rules):
                 and self.lookup(func.id) is np):
             return ".".join(parts)
         return None
+
+
+def _bound(operand):
+    """What the body sees of a parameter: an ``Array`` or ``Scalar`` for an
+    ``Operand``, a tuple of those for a tuple of operands (a container)."""
+    if isinstance(operand, tuple):
+        return tuple(_bound(item) for item in operand)
+    if operand.shape:
+        return Array(operand.shape, operand.dims, operand.dtype, operand.element,
+                     view=operand.element([":"] * len(operand.shape)))
+    return Scalar(operand.element(None), operand.dtype)
 
 
 def _same_type_both_ways(name: str, taken, untaken) -> None:
