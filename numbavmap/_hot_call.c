@@ -2,12 +2,14 @@
  *
  * A call of plain np.ndarray arguments in the compiled entry's form goes to the
  * entry (the `_entry` attribute, a Numba dispatcher) when there is one. The form
- * (`_entry_form`) is None for positional arrays only, else (n, names): n
- * positional arrays, then arrays by keyword in the order of `names`, which the
- * entry takes in that order. The entry returns None for a shape it was not
- * made for. Every other call, and a call the entry declined, goes to the
- * instance's `_call_by_plan` method. An entry that raises TypeError (other
- * dtypes, ranks, layouts or flags) is retired.
+ * (`_entry_form`) is None for positional arrays only, else (counts, names,
+ * total): per positional argument 0 for an array, n for a tuple of n arrays,
+ * -n for a list of n arrays; then arrays by keyword in the order of `names`;
+ * `total` arrays in all, which the entry takes flattened in that order. The
+ * entry returns None for a shape it was not made for. Every other call, and
+ * a call the entry declined, goes to the instance's `_call_by_plan` method.
+ * An entry that raises TypeError (other dtypes, ranks, layouts or flags) is
+ * retired.
  *
  * This is numbavmap.hot_call.PythonHotCall.__call__ written in C: a Python
  * __call__ costs about 0.3 us more per call, a quarter of a small call's time.
@@ -20,7 +22,7 @@
 typedef struct {
     PyObject_HEAD
     PyObject *entry;       /* the compiled entry, or NULL or None */
-    PyObject *entry_form;  /* NULL or None: positional arrays; else (n, names) */
+    PyObject *entry_form;  /* NULL or None: positional arrays; else (counts, names, total) */
     Py_ssize_t entry_hits; /* calls the entry answered */
 } HotCall;
 
@@ -39,43 +41,78 @@ all_plain_arrays(PyObject *args)
     return 1;
 }
 
-/* The arrays of a call in `form`, positional then keyword (a new tuple), or
- * NULL, without an error set, for a call of another form. */
+static int
+take_array(PyObject *leaves, Py_ssize_t *at, PyObject *value)
+{
+    if ((PyObject *)Py_TYPE(value) != ndarray_type || *at >= PyTuple_GET_SIZE(leaves)) {
+        return 0;
+    }
+    Py_INCREF(value);
+    PyTuple_SET_ITEM(leaves, (*at)++, value);
+    return 1;
+}
+
+/* The arrays of a call in `form`, positional (a tuple's or list's in order)
+ * then keyword, as a new tuple; or NULL, without an error set, for a call of
+ * another form. */
 static PyObject *
 leaves_in_form(PyObject *form, PyObject *args, PyObject *kwargs)
 {
-    PyObject *names = PyTuple_GET_ITEM(form, 1);
+    PyObject *counts = PyTuple_GET_ITEM(form, 0), *names = PyTuple_GET_ITEM(form, 1);
+    Py_ssize_t total = PyLong_AsSsize_t(PyTuple_GET_ITEM(form, 2));
     Py_ssize_t n_args = PyTuple_GET_SIZE(args);
-    Py_ssize_t n_keywords = PyTuple_GET_SIZE(names);
-    if (n_args != PyLong_AsSsize_t(PyTuple_GET_ITEM(form, 0)) || kwargs == NULL
-            || PyDict_GET_SIZE(kwargs) != n_keywords || !all_plain_arrays(args)) {
-        PyErr_Clear();  /* a count that is not an int */
+    Py_ssize_t n_keywords = kwargs == NULL ? 0 : PyDict_GET_SIZE(kwargs);
+    if (n_args != PyTuple_GET_SIZE(counts) || n_keywords != PyTuple_GET_SIZE(names)
+            || total < 0) {
+        PyErr_Clear();  /* a total that is not an int */
         return NULL;
     }
-    PyObject *leaves = PyTuple_New(n_args + n_keywords);
+    PyObject *leaves = PyTuple_New(total);
     if (leaves == NULL) {
         PyErr_Clear();
         return NULL;
     }
+    Py_ssize_t at = 0;
     for (Py_ssize_t i = 0; i < n_args; i++) {
         PyObject *value = PyTuple_GET_ITEM(args, i);
-        Py_INCREF(value);
-        PyTuple_SET_ITEM(leaves, i, value);
+        Py_ssize_t count = PyLong_AsSsize_t(PyTuple_GET_ITEM(counts, i));
+        if (count == 0) {
+            if (!take_array(leaves, &at, value)) {
+                goto other_form;
+            }
+            continue;
+        }
+        /* a tuple of count arrays (count > 0), a list of -count arrays */
+        if (count > 0 ? !PyTuple_CheckExact(value) : !PyList_CheckExact(value)) {
+            goto other_form;
+        }
+        Py_ssize_t size = count > 0 ? count : -count;
+        if (PySequence_Fast_GET_SIZE(value) != size) {
+            goto other_form;
+        }
+        PyObject **items = PySequence_Fast_ITEMS(value);
+        for (Py_ssize_t j = 0; j < size; j++) {
+            if (!take_array(leaves, &at, items[j])) {
+                goto other_form;
+            }
+        }
     }
     PyObject *key, *value;
     Py_ssize_t position = 0;
-    for (Py_ssize_t i = 0; PyDict_Next(kwargs, &position, &key, &value); i++) {
+    for (Py_ssize_t i = 0; kwargs != NULL && PyDict_Next(kwargs, &position, &key, &value); i++) {
         PyObject *name = PyTuple_GET_ITEM(names, i);
         if ((key != name && PyUnicode_Compare(key, name) != 0)
-                || (PyObject *)Py_TYPE(value) != ndarray_type) {
-            PyErr_Clear();  /* PyUnicode_Compare may have set one */
-            Py_DECREF(leaves);
-            return NULL;
+                || !take_array(leaves, &at, value)) {
+            goto other_form;
         }
-        Py_INCREF(value);
-        PyTuple_SET_ITEM(leaves, n_args + i, value);
     }
-    return leaves;
+    if (at == total) {
+        return leaves;
+    }
+other_form:
+    PyErr_Clear();  /* PyUnicode_Compare or PyLong_AsSsize_t may have set one */
+    Py_DECREF(leaves);
+    return NULL;
 }
 
 static PyObject *

@@ -3,7 +3,7 @@
 A plan that is called often gets a compiled entry (``targets.cpu_entry``),
 stored as ``_entry``, that takes the call's arrays flattened. A call of plain
 ``np.ndarray`` arguments in the entry's form (``_entry_form``, see
-:func:`call_form`: positional arrays, or positional then keyword arrays)
+:func:`call_form`: arrays positional, in tuples or lists, or by keyword)
 goes straight to it; the entry returns None for a shape it was not made for,
 and raises ``TypeError`` for other dtypes, ranks, layouts or flags, which
 retires it. Every other call goes to the instance's ``_call_by_plan``.
@@ -21,20 +21,43 @@ import numpy as np
 
 
 def call_form(args: tuple, kwargs: dict):
-    """The form of a call of plain ``np.ndarray`` arguments: None for positional
-    arrays only, ``(n, names)`` for ``n`` positional arrays then arrays by the
-    keywords ``names`` (in call order); False for any other call."""
-    if not all(type(value) is np.ndarray for value in (*args, *kwargs.values())):
+    """The form of a call whose every leaf is a plain ``np.ndarray``, which the
+    entry takes flattened: None for positional arrays only; else ``(counts,
+    names, total)``, per positional argument 0 for an array, ``n`` for a tuple
+    of ``n`` arrays and ``-n`` for a list of ``n`` arrays, the keywords (each an
+    array) in call order, and the number of arrays. False for any other call."""
+    if not kwargs and all(type(value) is np.ndarray for value in args):
+        return None
+    counts = []
+    for value in args:
+        if type(value) is np.ndarray:
+            counts.append(0)
+        elif type(value) in (tuple, list) and value and _arrays(value):
+            counts.append(len(value) if type(value) is tuple else -len(value))
+        else:
+            return False
+    if not _arrays(kwargs.values()):
         return False
-    return (len(args), tuple(kwargs)) if kwargs else None
+    return tuple(counts), tuple(kwargs), sum(map(abs, counts)) + counts.count(0) + len(kwargs)
+
+
+def _arrays(values) -> bool:
+    return all(type(value) is np.ndarray for value in values)
 
 
 def _leaves_in_form(form, args: tuple, kwargs: dict):
-    """The arrays of a call in ``form`` (a tuple of :func:`call_form`),
-    positional then keyword, or None for a call of another form."""
+    """The arrays of a call in ``form`` (a tuple of :func:`call_form`), in the
+    entry's order, or None for a call of another form."""
     if call_form(args, kwargs) != form:
         return None
-    return (*args, *kwargs.values())
+    leaves = []
+    for value in args:
+        if type(value) is np.ndarray:
+            leaves.append(value)
+        else:
+            leaves.extend(value)
+    leaves.extend(kwargs.values())
+    return leaves
 
 
 class PythonHotCall:

@@ -117,7 +117,7 @@ def test_a_hot_keyword_call_gets_an_entry_for_its_keywords_only():
     expected = loop_reference(weighted, x, w)
     f(x, w=w)
     assert make_hot(f, x, w=w) == 1
-    assert f._entry_form == (1, ("w",))
+    assert f._entry_form == ((0,), ("w",), 2)
     hits = f._entry_hits
     np.testing.assert_array_equal(f(x, w=w), expected)
     assert f._entry_hits == hits + 1
@@ -125,6 +125,25 @@ def test_a_hot_keyword_call_gets_an_entry_for_its_keywords_only():
     np.testing.assert_array_equal(f(v=x, w=w), expected)
     x6, w6 = rows((6, 3), seed=2), rows((6, 3), seed=3)  # another shape: the entry declines
     np.testing.assert_array_equal(f(x6, w=w6), loop_reference(weighted, x6, w6))
+    assert f._entry_hits == hits + 1 and f._entry is not None
+
+
+def pair_sum(pair):
+    a, b = pair
+    return np.sum(a * b)
+
+
+def test_a_hot_call_of_a_tuple_gets_an_entry_for_tuples_only():
+    f = vmap(pair_sum)
+    x, y = rows((4, 3)), rows((4, 3), seed=1)
+    expected = loop_reference(pair_sum, (x, y))
+    f((x, y))
+    assert make_hot(f, (x, y)) == 1
+    assert f._entry_form == ((2,), (), 2)
+    hits = f._entry_hits
+    np.testing.assert_array_equal(f((x, y)), expected)
+    assert f._entry_hits == hits + 1
+    np.testing.assert_array_equal(f([x, y]), expected)  # a list: the plan path
     assert f._entry_hits == hits + 1 and f._entry is not None
 
 

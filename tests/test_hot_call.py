@@ -83,28 +83,35 @@ def test_keywords_subclasses_and_other_values_never_reach_the_entry(make):
     assert f._entry is entry
 
 
-def test_an_entry_for_keyword_calls_takes_exactly_its_form(make):
+def test_an_entry_for_keyword_and_container_calls_takes_exactly_its_form(make):
     answer = np.ones(4)
     entry = Entry(answer)
     f = make(entry)
-    f._entry_form = hot_call.call_form((X,), {"w": X, "b": X})
-    assert f._entry_form == (1, ("w", "b"))
-    assert f(X, w=X, b=X) is answer and entry.calls == 1
-    others = [((X,), {"b": X, "w": X}), ((X,), {"w": X}), ((X, X), {"w": X, "b": X}),
-              ((X,), {"w": X, "b": X, "c": X}), ((X,), {}), ((X,), {"w": X, "b": 1.0}),
-              ((X.view(Tagged),), {"w": X, "b": X}), ((), {"v": X, "w": X, "b": X})]
+    f._entry_form = hot_call.call_form((X, (X, X), [X]), {"w": X, "b": X})
+    assert f._entry_form == ((0, 2, -1), ("w", "b"), 6)
+    assert f(X, (X, X), [X], w=X, b=X) is answer and entry.calls == 1
+    others = [((X, (X, X), [X]), {"b": X, "w": X}), ((X, (X, X), [X]), {"w": X}),
+              ((X, (X, X), [X], X), {"w": X, "b": X}), ((X, [X, X], [X]), {"w": X, "b": X}),
+              ((X, (X, X), (X,)), {"w": X, "b": X}), ((X, (X,), [X]), {"w": X, "b": X}),
+              ((X, (X, X, X), [X]), {"w": X, "b": X}), ((X, (X, 1.0), [X]), {"w": X, "b": X}),
+              ((X, (X, X), [X]), {"w": X, "b": X, "c": X}), ((X, (X, X), [X]), {}),
+              ((X, (X, X), [X]), {"w": X, "b": 1.0}), ((X, (X, X), [[X]]), {"w": X, "b": X}),
+              ((X.view(Tagged), (X, X), [X]), {"w": X, "b": X}), ((X,), {"w": X, "b": X})]
     for args, kwargs in others:
         assert f(*args, **kwargs) == "plan"
     assert entry.calls == 1 and f._entry_hits == 1
     assert f.plan_calls == others
+    f._entry_form = hot_call.call_form(((X, X),), {})
+    assert f((X, X)) is answer and f([X, X]) == "plan" and entry.calls == 2
 
 
 def test_call_forms():
     assert hot_call.call_form((X, X), {}) is None
     assert hot_call.call_form((), {}) is None
-    assert hot_call.call_form((X,), {"w": X}) == (1, ("w",))
-    for args, kwargs in [((X, 1.0), {}), (((X, X),), {}), ((X,), {"w": [1.0]}),
-                         ((X.view(Tagged),), {})]:
+    assert hot_call.call_form((X,), {"w": X}) == ((0,), ("w",), 2)
+    assert hot_call.call_form(([X, X, X], (X,)), {}) == ((-3, 1), (), 4)
+    for args, kwargs in [((X, 1.0), {}), (((X, (X,)),), {}), ((X,), {"w": (X,)}),
+                         ((X.view(Tagged),), {}), (((),), {}), (([],), {})]:
         assert hot_call.call_form(args, kwargs) is False
 
 

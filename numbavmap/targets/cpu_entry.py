@@ -12,7 +12,7 @@ None for any other shape; then the call takes the plan path as before.
 ``hot_call.HotCall`` makes the call (in C when built).
 
 Only plans that need nothing more get one: plain ``np.ndarray`` arguments,
-positional, by keyword or in tuples (``hot_call.call_form``; no subclass:
+positional, in tuples or lists, or by keyword (``hot_call.call_form``; no subclass:
 Numba would take a masked array as its data), one
 stacked output, fused code (it cannot fail), and a serial launch (parallel
 launches may take turns on the ``workqueue`` layer, and are long enough that
