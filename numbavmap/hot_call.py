@@ -42,6 +42,7 @@ def call_form(args: tuple, kwargs: dict):
 
 
 def _arrays(values) -> bool:
+    """Whether every one of ``values`` is a plain ``np.ndarray``."""
     return all(type(value) is np.ndarray for value in values)
 
 
