@@ -53,9 +53,9 @@ from __future__ import annotations
 
 from . import source
 from .lower.fuser import Fuser
-from .lower.values import Fusion, Operand, Target, Unsupported
+from .lower.values import Fields, Fusion, Operand, Target, Unsupported
 
-__all__ = ["Fusion", "Operand", "Target", "fuse"]
+__all__ = ["Fields", "Fusion", "Operand", "Target", "fuse"]
 
 
 def fuse(py_func, operands: dict, targets: list, taken: set,
@@ -64,7 +64,7 @@ def fuse(py_func, operands: dict, targets: list, taken: set,
 
     ``operands`` maps each parameter name to its ``Operand`` (for a tuple or
     list argument, a tuple of its items' operands, read by static index and
-    unpacking); ``targets``
+    unpacking; for a namedtuple, ``Fields``, also read by field name); ``targets``
     lists the output leaves in result order; ``taken`` holds names the body
     must not assign. ``approximate`` (a vmap's ``fastmath=True``) computes
     float ``np.exp``, ``np.log`` and ``np.tanh`` with ``numbavmap.lower.vecmath``,

@@ -20,7 +20,7 @@ from numba.np.numpy_support import as_dtype
 
 from . import example_function
 from .calls import BoundCall
-from .fuse import Fusion, Operand, Target, fuse
+from .fuse import Fields, Fusion, Operand, Target, fuse
 from .ir import CallArg, KernelArg, KernelDescription, KernelOutput
 from .specs import normalize_out_axis, prefix_axes
 from .trace import result_structure
@@ -224,10 +224,12 @@ def _operand(arg: KernelArg, value) -> Operand | None:
 
 def _structured(tree: TreeDef, leaves):
     """An argument's operand: the next of ``leaves`` for a leaf, a tuple of its
-    children's operands for a tuple or a list (which the body only reads)."""
+    children's operands for a tuple or a list (which the body only reads), the
+    same as ``Fields`` for a namedtuple."""
     if tree.is_leaf:
         return next(leaves)
-    return tuple(_structured(child, leaves) for child in tree.children)
+    items = tuple(_structured(child, leaves) for child in tree.children)
+    return Fields(items, tree.cls._fields) if tree.kind == "namedtuple" else items
 
 
 def _fusion(py_func, call: BoundCall, args, outputs, shapes, dtypes,
@@ -235,8 +237,6 @@ def _fusion(py_func, call: BoundCall, args, outputs, shapes, dtypes,
     """The fused per-example body (see ``numbavmap.fuse``), or why the kernel calls
     the function instead; ``approximate`` is the vmap's ``fastmath``, ``host``
     whether the target is the CPU (which may allocate, and calls the C library)."""
-    if namedtuple_classes(call.trees):
-        return Fusion(None, "namedtuples as arguments (fields read by name)")
     names = example_function.signature_names(py_func, call.keywords.count(None))
     names += [keyword for keyword in call.keywords if keyword is not None]
     leaves = [_operand(arg, value) for arg, value in zip(args, call.leaves)]

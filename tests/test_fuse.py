@@ -114,13 +114,17 @@ def last_minus_first(values):
 
 
 def by_name(point):
-    return point.x * point.y
+    return point.x * point[-1] + len(point)
+
+
+def by_unknown_field(point):
+    return point.z
 
 
 Point = namedtuple("Point", "x y")
 
 
-def test_tuple_and_list_arguments_are_fused_and_read_in_place():
+def test_tuple_list_and_namedtuple_arguments_are_fused_and_read_in_place():
     rng = np.random.default_rng(7)
     x, y = rng.normal(size=(5, 3)), rng.normal(size=(5, 3)).astype(np.float32)
     scale = (2.0, np.int64(3))  # an unmapped tuple of scalars
@@ -137,8 +141,13 @@ def test_tuple_and_list_arguments_are_fused_and_read_in_place():
         np.testing.assert_array_equal(got, want)
         assert got.dtype == want.dtype
     h = vmap(by_name)
-    assert "not fused: namedtuples as arguments" in h.explain(Point(x, y))
-    np.testing.assert_array_equal(h(Point(x, y)), loop_reference(by_name, Point(x, y)))
+    point = Point(x, y)
+    assert "body: fused" in h.explain(point)
+    got, want = h(point), loop_reference(by_name, point)
+    np.testing.assert_array_equal(got, want)
+    assert got.dtype == want.dtype == np.float64
+    with pytest.raises(AttributeError, match="no attribute 'z'"):
+        vmap(by_unknown_field)(point)  # as in Python, from the trace
 
 
 def test_unfusable_functions_still_run_by_call():

@@ -34,6 +34,7 @@ from .shapes import subscript, transpose
 from .values import (
     CONVERSIONS,
     Array,
+    Fields,
     Scalar,
     Unsupported,
     cast,
@@ -422,8 +423,10 @@ class Fuser(Rules):
         if module is not None:
             return constant(getattr(module, node.attr, None))
         value = self.expr(node.value)
+        if isinstance(value, Fields) and node.attr in value.names:
+            return value[value.names.index(node.attr)]
         if not isinstance(value, Array):
-            raise Unsupported(f"attribute {node.attr} of a scalar")
+            raise Unsupported(f"attribute {node.attr} of a scalar or container")
         if node.attr == "T":
             return transpose(stored(value))
         if node.attr == "shape":
@@ -603,7 +606,10 @@ class Fuser(Rules):
 
 def _bound(operand):
     """What the body sees of a parameter: an ``Array`` or ``Scalar`` for an
-    ``Operand``, a tuple of those for a tuple of operands (a container)."""
+    ``Operand``, a tuple of those for a tuple of operands (a container), and
+    ``Fields`` of those for ``Fields`` (a namedtuple)."""
+    if isinstance(operand, Fields):
+        return Fields(tuple(_bound(item) for item in operand), operand.names)
     if isinstance(operand, tuple):
         return tuple(_bound(item) for item in operand)
     if operand.shape:

@@ -113,6 +113,16 @@ class Operand:
     element: Callable[[list | None], str]
 
 
+class Fields(tuple):
+    """A namedtuple argument's items in order, with its field ``names`` (the
+    body reads ``point.x`` as well as ``point[0]``)."""
+
+    def __new__(cls, items, names: tuple):
+        fields = super().__new__(cls, items)
+        fields.names = names
+        return fields
+
+
 @dataclass(frozen=True)
 class Target:
     """An output leaf: its per-example shape, dtype, and how to write one element."""
