@@ -1,6 +1,7 @@
 """Composition: containers, nested vmap as one loop nest, calls from @njit, the test helper."""
 
 import collections
+import linecache
 
 import numba
 import numpy as np
@@ -93,6 +94,10 @@ def trees(draw, depth=2):
 
 
 def _leaf_paths(value, prefix=""):
+    """Each leaf's path: ``[k]`` into tuples and lists, ``.field`` into namedtuples."""
+    if isinstance(value, Params):
+        return [path for field, child in zip(Params._fields, value)
+                for path in _leaf_paths(child, f"{prefix}.{field}")]
     if isinstance(value, (tuple, list)):
         return [path for k, child in enumerate(value)
                 for path in _leaf_paths(child, f"{prefix}[{k}]")]
@@ -103,12 +108,15 @@ _TREE_FUNCTIONS = {}
 
 
 def tree_function(value):
-    """``f(x, t) = x + sum of every leaf's sum``, written out for this structure."""
+    """``f(x, t) = x + sum of every leaf's sum``, written out for this structure
+    (its source registered, so that it is fused)."""
     terms = " + ".join(f"np.sum(t{path})" for path in _leaf_paths(value))
     source = f"def f(x, t):\n    return x + {terms}\n"
     if source not in _TREE_FUNCTIONS:
         namespace = {"np": np}
-        exec(compile(source, "<tree function>", "exec"), namespace)
+        filename = f"<tree function {len(_TREE_FUNCTIONS)}>"
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        exec(compile(source, filename, "exec"), namespace)
         _TREE_FUNCTIONS[source] = namespace["f"]
     return _TREE_FUNCTIONS[source]
 
@@ -125,6 +133,7 @@ def test_random_containers_match_the_loop(tree):
     if key not in _VMAPPED:
         _VMAPPED[key] = vmap(f, in_axes=in_axes, parallel=False)
     x = np.arange(3.0)
+    assert "body: fused" in _VMAPPED[key].explain(x, value)
     assert_trees_close(_VMAPPED[key](x, value), loop_reference(f, x, value, in_axes=in_axes))
 
 
