@@ -115,6 +115,28 @@ other_form:
     return NULL;
 }
 
+/* self._call_by_plan(*args, **kwargs); without keywords, called as a method
+ * (no bound method is made: this is every call that has no entry). */
+static PyObject *
+call_by_plan(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    Py_ssize_t n_args = PyTuple_GET_SIZE(args);
+    if ((kwargs == NULL || PyDict_GET_SIZE(kwargs) == 0) && n_args < 8) {
+        PyObject *stack[9] = {self};
+        for (Py_ssize_t i = 0; i < n_args; i++) {
+            stack[i + 1] = PyTuple_GET_ITEM(args, i);
+        }
+        return PyObject_VectorcallMethod(call_by_plan_name, stack, n_args + 1, NULL);
+    }
+    PyObject *method = PyObject_GetAttr(self, call_by_plan_name);
+    if (method == NULL) {
+        return NULL;
+    }
+    PyObject *result = PyObject_Call(method, args, kwargs);
+    Py_DECREF(method);
+    return result;
+}
+
 static PyObject *
 HotCall_call(HotCall *self, PyObject *args, PyObject *kwargs)
 {
@@ -152,13 +174,7 @@ HotCall_call(HotCall *self, PyObject *args, PyObject *kwargs)
             Py_DECREF(output);
         }
     }
-    PyObject *method = PyObject_GetAttr((PyObject *)self, call_by_plan_name);
-    if (method == NULL) {
-        return NULL;
-    }
-    PyObject *result = PyObject_Call(method, args, kwargs);
-    Py_DECREF(method);
-    return result;
+    return call_by_plan((PyObject *)self, args, kwargs);
 }
 
 static int

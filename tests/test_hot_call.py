@@ -59,7 +59,9 @@ def test_without_an_entry_every_call_takes_the_plan_path(make):
     f = make()
     assert f._entry is None and f._entry_hits == 0
     assert f(X, X, scale=2) == "plan"
-    assert f.plan_calls == [((X, X), {"scale": 2})]
+    assert f(*[X] * 9) == "plan"  # more arguments than C passes on its stack
+    assert f(X) == "plan"
+    assert f.plan_calls == [((X, X), {"scale": 2}), ((X,) * 9, {}), ((X,), {})]
 
 
 def test_plain_positional_arrays_get_the_entry_s_answer_and_count_a_hit(make):
