@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from numba.np.numpy_support import as_dtype
 
 from numbavmap import CompileError, vmap
+from numbavmap.lower import extrema
 
 sigma = 100.0  # a global that a closure variable of the same name must shadow
 INF = float("inf")
@@ -436,7 +437,7 @@ def test_a_product_of_known_size_loops_over_a_literal_range():
     assert_same(vmapped(r, v), expected, exact=False)
 
 
-# Max and min of vectors in 8 lanes: the value and bits of the loop in order ---
+# Max and min of vectors as integer reductions: the value and bits of the loop in order
 
 def vector_max(v):
     return np.max(v)
@@ -463,6 +464,27 @@ def with_order_dependent_values(dtype, size: int, rng) -> np.ndarray:
     return rows
 
 
+@numba.njit(error_model="numpy")
+def numba_max_and_min(v):
+    return np.max(v), np.min(v)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64, np.uint8, np.int16])
+def test_extrema_give_the_bits_of_numba_s_max_and_min(dtype):
+    """Every length from 1 to 40 (whole vectors of lanes and remainders), rows
+    with zeros of both signs, NaNs of two payloads, infinities and ties."""
+    rng = np.random.default_rng(np.dtype(dtype).num)
+    for size in range(1, 41):
+        rows = with_order_dependent_values(dtype, max(size, 10), rng)[:, :size]
+        for row in [*rows, *rng.permutation(rows, axis=1)]:
+            row = np.ascontiguousarray(row)
+            expected = numba_max_and_min(row)
+            actual = extrema.maximum(row), extrema.minimum(row)
+            for a, e in zip(actual, expected):
+                assert type(a) is type(e) and np.asarray(a).tobytes() == np.asarray(e).tobytes(), (
+                    size, row, actual, expected)
+
+
 def twice_the_min(v):
     return np.min(v * 2)
 
@@ -473,7 +495,7 @@ def twice_the_min(v):
     (twice_the_min, np.float64, 40, 0, "extrema.minimum(buffer_0)"),  # computed first
     (vector_max, np.uint8, 17, 0, "extrema.maximum(v[i])"),
 ])
-def test_max_and_min_of_a_vector_in_lanes_give_the_loop_s_bits(f, dtype, size, in_axis, call):
+def test_max_and_min_of_a_vector_in_reductions_give_the_loop_s_bits(f, dtype, size, in_axis, call):
     x = with_order_dependent_values(dtype, size, np.random.default_rng(size))
     vmapped = vmap(f, in_axes=in_axis, parallel=False)
     batch = np.ascontiguousarray(x.T) if in_axis else x

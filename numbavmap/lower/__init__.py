@@ -20,7 +20,7 @@ One job per module, each layer using the one before:
 * ``libm``: the C library's ``exp`` and ``expf``, bit for bit, in a form that
   vectorises, which fused CPU kernels call by default where a probe finds
   it exact;
-* ``extrema``: ``np.max`` and ``np.min`` of a vector in 8 lanes, with the
-  loop's bits (``vecmath``, ``libm`` and ``extrema`` are the modules
+* ``extrema``: ``np.max`` and ``np.min`` of a vector as integer reductions
+  that vectorise, with the loop's bits (``vecmath``, ``libm`` and ``extrema`` are the modules
   generated code imports).
 """

@@ -1,29 +1,58 @@
-"""``np.max`` and ``np.min`` of a vector in 8 lanes, with the bits of the loop in order.
+"""``np.max`` and ``np.min`` of a vector as integer reductions, with the bits of the loop in order.
 
 Numba's ``np.max`` (and a fused body's running ``np.maximum``) walks the
 vector one element after another, and each step waits on the compare of the
-one before. ``maximum`` and ``minimum`` keep 8 running extremes instead
-(element ``k`` in lane ``k % 8``), which do not wait on one another, and
-combine them in lane order: the same value. Only two results depend on the
-order: an extreme of zero (which sign came first) and NaN (which NaN came
-first); for those they walk the vector again in order. Each step is
-``np.maximum``'s rule (a NaN first, then ``>=``; ``np.minimum``: ``<=``),
-written out.
+one before; LLVM does not vectorise a float max without fastmath.
+``maximum`` and ``minimum`` reduce integers instead, which LLVM vectorises
+(8 or 16 lanes) with no fastmath: an integer vector as it is, a float
+vector through *keys*, its bits with the magnitude bits flipped where the
+sign bit is set. Keys order as the floats do (``-0.0`` just below ``0.0``)
+and the key of the extreme is the extreme's bits. Only two results depend
+on the order: an extreme of zero (which sign came first) and NaN (which NaN
+came first; a NaN's magnitude bits are above infinity's); for those they
+walk the vector again by ``np.maximum``'s rule (a NaN first, then ``>=``;
+``np.minimum``: ``<=``), in order.
 
 Fused kernels call them on an argument's row as it is (a view) or on a
 scratch copy of a computed vector. They are compiled once per array type:
-written into the kernel, the 8 lanes would cost Numba's parallel passes
-about a second of compile time per kernel.
+written into the kernel, the reductions would cost Numba's parallel passes
+compile time in every kernel.
 """
 
 from __future__ import annotations
 
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic, overload
 
 __all__ = ["maximum", "minimum"]
 
 _FLAGS = dict(fastmath=False, error_model="numpy", nogil=True)
-LANES = 8
+
+
+@intrinsic
+def _bits(typingctx, x):
+    """The IEEE bits of a float32 or float64, as a signed integer as wide."""
+    if not isinstance(x, types.Float):
+        return None
+    width = x.bitwidth
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(width))
+
+    return types.Integer.from_bitwidth(width)(x), codegen
+
+
+@intrinsic
+def _float(typingctx, bits, like):
+    """The float of ``like``'s type whose IEEE bits are the low bits of ``bits``
+    (Numba computes on float32 keys in int64)."""
+    def codegen(context, builder, signature, args):
+        width = like.bitwidth
+        low = builder.trunc(args[0], ir.IntType(width)) if bits.bitwidth > width else args[0]
+        return builder.bitcast(low, context.get_value_type(like))
+
+    return like(bits, like), codegen
 
 
 @njit(inline="always", **_FLAGS)
@@ -36,31 +65,82 @@ def _kept_min(running, item):
     return running if running <= item or running != running else item
 
 
-def _in_lanes(kept):
-    """The extreme of a vector of at least 8 elements under the rule ``kept``."""
+def _in_order(kept):
+    """The extreme of a non-empty vector under the rule ``kept``, element by element."""
 
     @njit(**_FLAGS)
     def extreme(vector):
-        n = vector.shape[0]
-        stop = n - n % LANES
-        l0, l1, l2, l3 = vector[0], vector[1], vector[2], vector[3]
-        l4, l5, l6, l7 = vector[4], vector[5], vector[6], vector[7]
-        for k in range(LANES, stop, LANES):
-            l0, l1 = kept(l0, vector[k]), kept(l1, vector[k + 1])
-            l2, l3 = kept(l2, vector[k + 2]), kept(l3, vector[k + 3])
-            l4, l5 = kept(l4, vector[k + 4]), kept(l5, vector[k + 5])
-            l6, l7 = kept(l6, vector[k + 6]), kept(l7, vector[k + 7])
-        result = kept(kept(kept(l0, l1), kept(l2, l3)), kept(kept(l4, l5), kept(l6, l7)))
-        for k in range(stop, n):
+        result = vector[0]
+        for k in range(1, vector.shape[0]):
             result = kept(result, vector[k])
-        if result == 0 or result != result:  # the sign of a zero, a NaN's payload
-            result = vector[0]
-            for k in range(1, n):
-                result = kept(result, vector[k])
         return result
 
     return extreme
 
 
-maximum = _in_lanes(_kept_max)
-minimum = _in_lanes(_kept_min)
+def _integer_reduction(is_max):
+    """The extreme of a non-empty integer vector: any order gives the same value."""
+
+    @njit(**_FLAGS)
+    def extreme(vector):
+        result = vector[0]
+        for k in range(vector.shape[0]):  # from 0: whole vectors of lanes
+            item = vector[k]
+            result = (item if item > result else result) if is_max else (
+                item if item < result else result)
+        return result
+
+    return extreme
+
+
+def _key_reduction(width, is_max, in_order):
+    """The extreme of a non-empty vector of ``width``-bit floats, through keys;
+    ``in_order`` where the result is a zero or a NaN."""
+    magnitude = (1 << (width - 1)) - 1  # all bits but the sign
+    infinity = {32: 0x7F800000, 64: 0x7FF0000000000000}[width]
+    start = -magnitude - 1 if is_max else magnitude  # below (above) every key
+
+    @njit(**_FLAGS)
+    def extreme(vector):
+        result, largest_magnitude = start, 0
+        for k in range(vector.shape[0]):
+            bits = _bits(vector[k])
+            key = bits ^ ((bits >> (width - 1)) & magnitude)
+            result = (key if key > result else result) if is_max else (
+                key if key < result else result)
+            largest_magnitude = max(largest_magnitude, bits & magnitude)
+        if largest_magnitude > infinity or result == 0 or result == -1:  # NaN or zero
+            return in_order(vector)
+        return _float(result ^ ((result >> (width - 1)) & magnitude), vector[0])
+
+    return extreme
+
+
+def _extreme(name, is_max, kept):
+    """``maximum`` or ``minimum``: a jitted function of a non-empty vector."""
+    in_order = _in_order(kept)
+    integers = _integer_reduction(is_max)
+    floats = {width: _key_reduction(width, is_max, in_order) for width in (32, 64)}
+
+    def typed(vector):
+        raise NotImplementedError(f"extrema.{name} is called from jitted code")
+
+    @overload(typed, jit_options=_FLAGS)
+    def _by_dtype(vector):
+        dtype = vector.dtype
+        if isinstance(dtype, types.Float) and dtype.bitwidth in floats:
+            impl = floats[dtype.bitwidth]
+        else:
+            impl = integers if isinstance(dtype, types.Integer) else in_order
+        return lambda vector: impl(vector)
+
+    def extreme(vector):
+        return typed(vector)
+
+    extreme.__name__ = extreme.__qualname__ = name
+    extreme.__doc__ = f"``np.{name[:3]}`` of a non-empty vector: ``np.{name}``'s loop, its bits."
+    return njit(**_FLAGS)(extreme)
+
+
+maximum = _extreme("maximum", True, _kept_max)
+minimum = _extreme("minimum", False, _kept_min)

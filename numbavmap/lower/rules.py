@@ -60,7 +60,7 @@ FOLDS = {"sum": ("0", "{r} += {e}"), "prod": ("1", "{r} *= {e}"), "mean": ("0", 
          "any": ("False", "{r} = {r} or bool({e})"), "all": ("True", "{r} = {r} and bool({e})")}
 
 
-#: The shortest vector whose ``np.max`` / ``np.min`` runs in ``extrema``'s 8 lanes.
+#: The shortest vector whose ``np.max`` / ``np.min`` runs in ``extrema``'s reductions.
 _LANES_FROM = 16
 
 
@@ -202,7 +202,7 @@ class Rules(Emitter):
             # NumPy raises here; the caller re-runs the example to raise it.
             self.emit("return RAISED")
             return Scalar(typed_literal(0, numba_type), numba_type)
-        if self._in_lanes(value):
+        if self._in_reductions(value):
             vector = value if value.view is not None else self.buffer(value)
             result_name = self.fresh(name)
             self.emit(f"{result_name} = extrema.{name}imum({vector.view})")
@@ -213,10 +213,10 @@ class Rules(Emitter):
             f"{result_name} = np.{name}imum({result_name}, {value.element(index)})"))
         return Scalar(result_name, numba_type)
 
-    def _in_lanes(self, value: Array) -> bool:
-        """Whether ``np.max`` / ``np.min`` of ``value`` runs in ``extrema``'s 8 lanes:
-        a vector of at least 16 integers or floats, of a static size, that is an
-        argument's row or can be stored (on the CPU: a device has no ``extrema``)."""
+    def _in_reductions(self, value: Array) -> bool:
+        """Whether ``np.max`` / ``np.min`` of ``value`` runs in ``extrema``'s reductions: a
+        vector of at least 16 integers or floats, of a static size, that is an argument's row
+        or can be stored (on the CPU: a device has no ``extrema``)."""
         size = value.shape[0] if len(value.shape) == 1 else 0
         return (isinstance(size, numbers.Integral) and size >= _LANES_FROM and self.host
                 and isinstance(value.dtype, (types.Integer, types.Float))

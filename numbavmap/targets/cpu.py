@@ -61,7 +61,7 @@ from .slp import compiling_with_slp
 OK, RAISED, WRONG_SHAPE = 0, 1, 2
 
 #: Modules of ``numbavmap.lower`` a fused body may call: ``extrema`` (``np.max`` and
-#: ``np.min`` in lanes), ``libm`` (the C library's ``exp``) and ``vecmath`` (``exp``
+#: ``np.min`` as integer reductions), ``libm`` (the C library's ``exp``) and ``vecmath`` (``exp``
 #: and the like under ``fastmath=True``).
 _LOWER_MODULES = ("extrema", "libm", "vecmath")
 
