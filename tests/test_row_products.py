@@ -107,14 +107,21 @@ def test_the_kernel_adds_four_terms_per_pass_then_the_rest():
         "factor_1 = x[i, (j0 + 1)]",
         "factor_2 = x[i, (j0 + 2)]",
         "factor_3 = x[i, (j0 + 3)]",
-        "for k_0 in range(w.shape[1]):",
+        "for k_0 in range(3):",
         "product_0[k_0] = product_0[k_0] + (factor_0 * w[j0, k_0]) + "
         "(factor_1 * w[(j0 + 1), k_0]) + (factor_2 * w[(j0 + 2), k_0]) + "
         "(factor_3 * w[(j0 + 3), k_0])",
         "factor_4 = x[i, 4]",
         "factor_5 = x[i, 5]",
-        "for k_1 in range(w.shape[1]):",
+        "for k_1 in range(3):",
         "product_0[k_1] = product_0[k_1] + (factor_4 * w[4, k_1]) + (factor_5 * w[5, k_1])",
     ]
     start = lines.index(expected[0])
     assert lines[start:start + len(expected)] == expected, source
+
+
+@pytest.mark.parametrize("columns, bound", [(3, "range(3)"), (32, "range(32)"),
+                                            (16, "range(w.shape[1])")])
+def test_the_column_loop_takes_a_literal_bound_but_where_llvm_leaves_it_scalar(columns, bound):
+    source = PRODUCT.inspect_kernel(np.ones((2, 6)), np.ones((6, columns)))
+    assert f"for k_0 in {bound}:" in source, source
