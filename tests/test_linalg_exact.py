@@ -1,6 +1,7 @@
 """``np.linalg.solve(A, b)`` fused by default (``numbavmap.lower.linalg``):
 LAPACK's ``getf2`` and ``getrs`` written out, bit for bit the compiled
-``np.linalg.solve``, where ``linalg.is_exact`` finds so on this machine.
+``np.linalg.solve``, where ``linalg.exact_rounding`` finds a rounding that is on
+this machine.
 
 The reference is the unfused compiled function run example by example
 (``njit``), and NumPy's own loop. Examples the fused code hands over (a zero,
@@ -79,14 +80,16 @@ def scipy_bundles_openblas() -> bool:
                     reason="the order written out is OpenBLAS's (SciPy's wheels on x86-64)")
 @pytest.mark.parametrize("dtype", [types.float64, types.float32])
 def test_openblas_getf2_order_is_exact_here(dtype):
-    """So that the fused path cannot be lost silently where CI runs."""
-    assert all(linalg.is_exact(n, dtype) for n in (1, 2, 3, 4))
+    """So that the fused path cannot be lost silently where CI runs (float32 4x4
+    alone rounds otherwise with OpenBLAS's AVX-512 kernels)."""
+    sizes = (1, 2, 3, 4) if dtype == types.float64 else (1, 2, 3)
+    assert all(linalg.exact_rounding(n, dtype) is not None for n in sizes)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("n", [1, 2, 3, 4])
 def test_fused_solve_has_lapacks_bits(n, dtype):
-    if not linalg.is_exact(n, types.float64 if dtype == np.float64 else types.float32):
+    if linalg.exact_rounding(n, types.float64 if dtype == np.float64 else types.float32) is None:
         pytest.skip("this machine's LAPACK rounds otherwise")
     A, b = systems(n, dtype, seed=n)
     assert SOLVE.explain(A, b).splitlines()[1] == "body: fused"
@@ -99,13 +102,24 @@ def test_fused_solve_has_lapacks_bits(n, dtype):
         assert np.array_equal(bits(got), bits(numpy_loop))
 
 
-def test_kernel_reads_as_getf2_then_getrs():
+#: The rounding of each line that depends on it, in a 3x3 float64 kernel.
+ROUNDED_LINES = {
+    linalg.SEPARATE: ["lu22_0 = lu22_0 - (0.0 + lu20_0 * lu02_0 + lu21_0 * lu12_0)",
+                      "x1_0 = x1_0 - x0_0 * lu10_0"],
+    linalg.FMA: ["lu22_0 = lu22_0 - (libm.fma(lu21_0, lu12_0, libm.fma(lu20_0, lu02_0, 0.0)))",
+                 "x1_0 = libm.fma(-x0_0, lu10_0, x1_0)"],
+}
+
+
+@pytest.mark.parametrize("rounding", linalg.ROUNDINGS)
+def test_kernel_reads_as_getf2_then_getrs(rounding, monkeypatch):
+    monkeypatch.setattr(linalg, "_exact", {(3, "float64"): rounding})
     A, b = systems(3, np.float64, count=4)
-    source = SOLVE.inspect_kernel(A, b)
+    source = vmap(solve).inspect_kernel(A, b)
     assert "return RAISED" in source and "np.isfinite(" in source
     assert "if not abs(lu00_0) >= 2.2250738585072014e-308:  # zero, subnormal or NaN" in source
     assert "r0_0 = 1.0 / lu00_0" in source  # scaled by the reciprocal, as getf2
-    assert "lu22_0 = lu22_0 - (0.0 + lu20_0 * lu02_0 + lu21_0 * lu12_0)" in source
+    assert all(line in source for line in ROUNDED_LINES[rounding]), source
     assert "x0_0 = x0_0 / lu00_0" in source  # divided, as trsv
 
 
@@ -154,7 +168,7 @@ def test_matrix_right_hand_side_and_other_machines_keep_lapack(monkeypatch):
     A, b = systems(3, np.float64, count=4, seed=11)
     matrix_rhs = SOLVE.explain(A, b[..., None]).splitlines()[1]
     assert "matrix right-hand side calls LAPACK" in matrix_rhs
-    monkeypatch.setattr(linalg, "_exact", {(3, "float64"): False})
+    monkeypatch.setattr(linalg, "_exact", {(3, "float64"): None})
     report = vmap(solve).explain(A, b).splitlines()[1]
     assert "LAPACK rounds otherwise than getf2 written out" in report
     assert np.array_equal(bits(vmap(solve)(A, b)), bits(lapack_loop(A, b)))
@@ -163,8 +177,9 @@ def test_matrix_right_hand_side_and_other_machines_keep_lapack(monkeypatch):
 def test_concurrent_first_uses_probe_once(monkeypatch):
     calls = []
     monkeypatch.setattr(linalg, "_exact", {})
-    monkeypatch.setattr(linalg, "_differences", lambda A, b: calls.append(len(A)) or 0)
-    threads = [threading.Thread(target=linalg.is_exact, args=(2, types.float64))
+    monkeypatch.setattr(linalg, "_differences",
+                        lambda A, b, rounding: calls.append(len(A)) or 0)
+    threads = [threading.Thread(target=linalg.exact_rounding, args=(2, types.float64))
                for _ in range(4)]
     for thread in threads:
         thread.start()
@@ -174,22 +189,40 @@ def test_concurrent_first_uses_probe_once(monkeypatch):
 
 
 def test_a_probe_that_cannot_run_keeps_lapack(monkeypatch):
-    def broken(A, b):
+    def broken(A, b, rounding):
         raise RuntimeError("no LAPACK")
 
     monkeypatch.setattr(linalg, "_exact", {})
     monkeypatch.setattr(linalg, "_differences", broken)
-    assert linalg.is_exact(2, types.float64) is False
+    assert linalg.exact_rounding(2, types.float64) is None
 
 
-def test_probe_runs_the_fused_kernel_and_counts_differences(monkeypatch):
+def test_the_probe_tries_each_rounding_in_order(monkeypatch):
+    tried = []
+    monkeypatch.setattr(linalg, "_exact", {})
+    monkeypatch.setattr(linalg, "_differences",
+                        lambda A, b, rounding: tried.append(rounding) or len(tried) - 1)
+    assert linalg.exact_rounding(2, types.float64) == linalg.ROUNDINGS[0]
+    assert tried == [linalg.ROUNDINGS[0]]
+    monkeypatch.setattr(linalg, "_exact", {})
+    tried.clear()
+    monkeypatch.setattr(linalg, "_differences",
+                        lambda A, b, rounding: tried.append(rounding) or 2 - len(tried))
+    assert linalg.exact_rounding(2, types.float64) == linalg.ROUNDINGS[1]
+    assert tried == list(linalg.ROUNDINGS)
+
+
+@pytest.mark.parametrize("rounding", linalg.ROUNDINGS)
+def test_probe_runs_the_fused_kernel_and_counts_differences(rounding, monkeypatch):
     A, b = linalg.probe_systems(2, np.dtype(np.float64), count=50)
-    assert linalg._differences(A, b) == 0
+    differences = linalg._differences(A, b, rounding)
+    assert (differences == 0) == (linalg.exact_rounding(2, types.float64) == rounding)
     lapack = linalg._lapack_solutions
     monkeypatch.setattr(linalg, "_lapack_solutions",
                         lambda A, b: (np.zeros_like(b), lapack(A, b)[1]))
     solutions, solvable = lapack(A, b)
-    assert linalg._differences(A, b) == np.count_nonzero(np.any(bits(solutions[solvable]), axis=1))
+    assert linalg._differences(A, b, rounding) == np.count_nonzero(
+        np.any(bits(solutions[solvable]), axis=1))
 
 
 def probe_compiling(started):
@@ -214,7 +247,7 @@ def test_a_probe_and_a_thread_compiling_an_njit_caller_do_not_deadlock(module, m
     if module == "linalg":
         monkeypatch.setattr(linalg, "_exact", {})
         monkeypatch.setattr(linalg, "_differences", probe_compiling(started))
-        ask = lambda: linalg.is_exact(2, types.float64)  # noqa: E731
+        ask = lambda: linalg.exact_rounding(2, types.float64)  # noqa: E731
     else:
         monkeypatch.setattr(libm, "_exact", {})
         monkeypatch.setattr(libm, "_PROBES", {"exp": probe_compiling(started)})

@@ -42,7 +42,7 @@ from numba.extending import intrinsic
 
 from .vecmath import _bits, _from_bits
 
-__all__ = ["exp", "exp_common", "expf", "is_exact", "rescaled"]
+__all__ = ["exp", "exp_common", "expf", "fma", "is_exact", "rescaled"]
 
 _FLAGS = dict(fastmath=False, error_model="numpy", forceinline=True, nogil=True)
 
@@ -94,28 +94,34 @@ _EXPF_SCALE_BITS = _table(32)[1]
 
 
 @intrinsic
-def _fma(typingctx, a, b, c):
-    """``a * b + c`` rounded once (LLVM's ``llvm.fma.f64``)."""
+def fma(typingctx, a, b, c):
+    """``a * b + c`` rounded once (LLVM's ``llvm.fma``): in float32 where all three
+    are float32, else in float64."""
+    single = all(t == types.float32 for t in (a, b, c))
+    result = types.float32 if single else types.float64
+
     def codegen(context, builder, signature, args):
-        double = ir.DoubleType()
-        fma = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(double, [double] * 3), "llvm.fma.f64")
-        return builder.call(fma, args)
-    return types.float64(types.float64, types.float64, types.float64), codegen
+        llvm_type = ir.FloatType() if single else ir.DoubleType()
+        function = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(llvm_type, [llvm_type] * 3),
+            "llvm.fma.f32" if single else "llvm.fma.f64")
+        return builder.call(function, [context.cast(builder, arg, t, result)
+                                       for arg, t in zip(args, signature.args)])
+    return result(a, b, c), codegen
 
 
 @njit(**_FLAGS)
 def _reduced(x):
     """The bits of 2**(k/128) (``x ~ k ln2/128``) and glibc's ``tmp``:
     ``exp(x) = 2**(k/128) (1 + tmp)``."""
-    shifted = _fma(x, _INV_LN2_N, _SHIFT)
+    shifted = fma(x, _INV_LN2_N, _SHIFT)
     k = _bits(shifted)
     kd = shifted - _SHIFT
-    r = _fma(kd, _NEG_LN2_LO_N, _fma(kd, _NEG_LN2_HI_N, x))
+    r = fma(kd, _NEG_LN2_LO_N, fma(kd, _NEG_LN2_HI_N, x))
     index = k & (_N - 1)
     r2 = r * r
-    tmp = _fma(r2 * r2, _fma(r, _C5, _C4),
-               _fma(_fma(r, _C3, _C2), r2, r + _TAIL[index]))
+    tmp = fma(r2 * r2, fma(r, _C5, _C4),
+               fma(fma(r, _C3, _C2), r2, r + _TAIL[index]))
     return _SCALE_BITS[index] + (k << 45), tmp
 
 
@@ -142,7 +148,7 @@ def exp_common(x):
     is ``rescaled``."""
     scale_bits, tmp = _reduced(x)
     scale = _from_bits(scale_bits)
-    return _edges(x, _fma(scale, tmp, scale))
+    return _edges(x, fma(scale, tmp, scale))
 
 
 @njit(**_FLAGS)
@@ -154,7 +160,7 @@ def exp(x):
     scaled = rescaled(x)
     rescale = np.int64(scaled & (x > 0.0)) * 1009 - np.int64(scaled & (x < 0.0)) * 1022
     scale = _from_bits(scale_bits - (rescale << 52))
-    y = _fma(scale, tmp, scale)
+    y = fma(scale, tmp, scale)
     # below -512 glibc adds scale * tmp unfused, and a result headed for the
     # subnormal range is rounded to its precision first (one rounding in all)
     scaled_tmp = scale * tmp
@@ -171,12 +177,12 @@ def expf(x):
     """``e**x`` of a float32, with the bits of the C library's ``expf`` where
     ``is_exact("expf")``; vectorisable."""
     xd = np.float64(x)
-    shifted = _fma(xd, _INV_LN2_32, _SHIFT)
+    shifted = fma(xd, _INV_LN2_32, _SHIFT)
     k = _bits(shifted)
     kd = shifted - _SHIFT
-    r = _fma(xd, _INV_LN2_32, -kd)
+    r = fma(xd, _INV_LN2_32, -kd)
     scale = _from_bits(_EXPF_SCALE_BITS[k & 31] + (k << 47))
-    y = _fma(_fma(r, _F0, _F1), r * r, _fma(r, _F2, 1.0)) * scale
+    y = fma(fma(r, _F0, _F1), r * r, fma(r, _F2, 1.0)) * scale
     special = _SMALLEST_SUBNORMAL_F32 if xd < _EXPF_TINIEST else y
     special = 0.0 if xd < _EXPF_ZERO else special
     special = np.inf if xd > _EXPF_OVERFLOW else special

@@ -12,11 +12,15 @@ for the identity, ``det`` is the product of the pivots with the
 permutation's sign.
 
 By default only ``solve`` of a vector is fused, and only where it gives the
-compiled ``np.linalg.solve``'s bits: ``is_exact`` compares the two once per
-size and dtype on ``probe_systems``, as ``libm.is_exact`` does for ``exp``
-(SciPy's OpenBLAS on x86-64 matches, float32 and float64, 1x1 to 4x4;
-a NaN result is NaN where LAPACK's is, its sign bit unspecified: LLVM does
-not keep NaN signs). Elsewhere, and for ``inv``, ``det`` and matrix
+compiled ``np.linalg.solve``'s bits: ``exact_rounding`` compares the two once
+per size and dtype on ``probe_systems``, as ``libm.is_exact`` does for
+``exp``, with the products rounded one by one and, failing that, with fused
+multiply-adds (SciPy's OpenBLAS on x86-64 matches: float32 and float64, 1x1
+to 4x4, with separate roundings on the machines this was first measured on;
+with fused multiply-adds on an AVX-512 AMD EPYC (Zen 4), whose kernels it
+picks there, but for float32 4x4, which it rounds otherwise again; a NaN
+result is NaN where LAPACK's is, its sign bit unspecified: LLVM does not
+keep NaN signs). Elsewhere, and for ``inv``, ``det`` and matrix
 right-hand sides, whose LAPACK routines round otherwise, fusing takes
 ``fastmath=True`` (docs/user-guide/accuracy.md). For ``np.linalg.solve(A, b)`` of 2x2
 float64 examples the body is::
@@ -76,6 +80,11 @@ from .values import Array, Scalar, Unrolled, Unsupported, stored, typed, typed_l
 
 #: The largest matrix fused (4x4), and the most columns of ``solve``'s right-hand side.
 MAX_SIZE = 4
+#: How LAPACK's dot products and axpys round, as ``solve`` can write them out: each
+#: product rounded, then added (OpenBLAS's AVX2 kernels), or fused multiply-adds
+#: (its AVX-512 kernels); ``exact_rounding`` probes them in this order.
+SEPARATE, FMA = "separate", "fma"
+ROUNDINGS = (SEPARATE, FMA)
 
 
 def checked_size(name: str, a, approximate: bool) -> int:
@@ -118,13 +127,12 @@ def solve(emitter: Emitter, a: Array, b: Array, n: int, exact: bool,
     if columns is not None and columns > MAX_SIZE:
         raise Unsupported(f"np.linalg.solve with a right-hand side of more than "
                           f"{MAX_SIZE} columns")
-    if exact:
-        _check_exact(n, a.dtype, columns, host)
-    return _solved(emitter, a, b, n, columns, finite=exact)
+    rounding = _exact_here(n, a.dtype, columns, host) if exact else SEPARATE
+    return _solved(emitter, a, b, n, columns, finite=exact, fma=rounding == FMA)
 
 
 def _solved(emitter: Emitter, a: Array, b: Array, n: int, columns: int | None,
-            finite: bool) -> Array:
+            finite: bool, fma: bool = False) -> Array:
     """The lines solving ``a x = b`` (``columns`` of ``b``, None for a vector), and
     ``x`` held in their scalar variables."""
     b = stored(b)
@@ -133,24 +141,26 @@ def _solved(emitter: Emitter, a: Array, b: Array, n: int, columns: int | None,
     else:
         rhs = [[_load(emitter, f"x{r}{c}", b, [r, c]) for c in range(columns)]
                for r in range(n)]
-    _eliminate(emitter, a, n, rhs, finite=finite)
+    _eliminate(emitter, a, n, rhs, finite=finite, fma=fma)
     return _grid(rhs if columns is not None else [row[0] for row in rhs], a.dtype)
 
 
-def _check_exact(n: int, dtype, columns, host: bool) -> None:
-    """Raise Unsupported unless ``solve`` written out gives LAPACK's bits here: for
-    a vector right-hand side (a matrix one goes through ``trsm``, another order),
-    on the CPU, where ``is_exact`` found no difference."""
+def _exact_here(n: int, dtype, columns, host: bool) -> str:
+    """The rounding in which ``solve`` written out gives LAPACK's bits here, or
+    Unsupported: for a vector right-hand side (a matrix one goes through ``trsm``,
+    another order), on the CPU, where ``exact_rounding`` found one."""
     if columns is not None:
         raise Unsupported("np.linalg.solve with a matrix right-hand side calls LAPACK, "
                           "whose rounding fused code does not reproduce; fastmath=True "
                           "fuses it (docs/user-guide/accuracy.md)")
     if not host:
         raise Unsupported("np.linalg.solve on a device (fastmath=True fuses it)")
-    if not is_exact(n, dtype):
+    rounding = exact_rounding(n, dtype)
+    if rounding is None:
         raise Unsupported(f"np.linalg.solve of {n}x{n} {dtype} matrices: this machine's "
                           "LAPACK rounds otherwise than getf2 written out; fastmath=True "
                           "fuses it (docs/user-guide/accuracy.md)")
+    return rounding
 
 
 def inv(emitter: Emitter, a: Array, n: int) -> Array:
@@ -189,7 +199,7 @@ def _load(emitter: Emitter, base: str, value: Array, index: list) -> str:
 
 
 def _eliminate(emitter: Emitter, a: Array, n: int, rhs: list,
-               sign: str | None = None, finite: bool = False) -> list:
+               sign: str | None = None, finite: bool = False, fma: bool = False) -> list:
     """Factor ``a`` in scalar variables as OpenBLAS's ``getf2`` does, swapping the
     rows of ``rhs`` (names, updated in place) with those of ``a``; then, unless
     computing a determinant (``sign``, negated at each swap), solve for ``rhs``
@@ -203,7 +213,9 @@ def _eliminate(emitter: Emitter, a: Array, n: int, rhs: list,
     pivoted and scaled by the pivot's reciprocal. ``getrs`` then substitutes
     forward with the unit lower factor and backward with the upper one, one
     column at a time (``x[k] = x[k] - x[j] * lu[k][j]``), dividing by each
-    pivot. Eager swaps of whole rows give what its deferred swaps give.
+    pivot. Eager swaps of whole rows give what its deferred swaps give. With
+    ``fma`` the dot products and the substitutions' axpys are fused multiply-adds
+    (``libm.fma``), as OpenBLAS's AVX-512 kernels compute them.
     """
     a = stored(a)
     lu = [[_load(emitter, f"lu{r}{c}", a, [r, c]) for c in range(n)] for r in range(n)]
@@ -216,10 +228,9 @@ def _eliminate(emitter: Emitter, a: Array, n: int, rhs: list,
         emitter.indented(f"if not ({' & '.join(rows)}):  # NaN or infinity", ["return RAISED"])
     for j in range(n):
         for r in range(1, n):
-            terms = "".join(f" + {lu[r][k]} * {lu[k][j]}" for k in range(min(r, j)))
-            if terms:
-                zero = typed_literal(0, a.dtype)
-                emitter.emit(f"{lu[r][j]} = {lu[r][j]} - ({zero}{terms})")
+            if min(r, j):
+                dot = _dot([(lu[r][k], lu[k][j]) for k in range(min(r, j))], a.dtype, fma)
+                emitter.emit(f"{lu[r][j]} = {lu[r][j]} - ({dot})")
         _pivot(emitter, lu, rhs, j, sign)
         if sign is None:
             emitter.indented(f"if not abs({lu[j][j]}) >= {_smallest_normal(a.dtype)}:"
@@ -231,19 +242,33 @@ def _eliminate(emitter: Emitter, a: Array, n: int, rhs: list,
                 emitter.emit(f"{lu[r][j]} = {lu[r][j]} * {reciprocal}")
     if sign is None:
         for j in range(n):
-            _subtract_column(emitter, lu, rhs, j, range(j + 1, n))
+            _subtract_column(emitter, lu, rhs, j, range(j + 1, n), fma)
         for j in reversed(range(n)):
             for c in range(len(rhs[j])):
                 emitter.emit(f"{rhs[j][c]} = {rhs[j][c]} / {lu[j][j]}")
-            _subtract_column(emitter, lu, rhs, j, range(j))
+            _subtract_column(emitter, lu, rhs, j, range(j), fma)
     return lu
 
 
-def _subtract_column(emitter: Emitter, lu: list, rhs: list, j: int, rows) -> None:
+def _dot(pairs: list, dtype, fma: bool) -> str:
+    """Source for the dot product of ``pairs`` of names, in order from zero: each
+    product rounded, then added, or (``fma``) each added by a fused multiply-add."""
+    total = typed_literal(0, dtype)
+    if not fma:
+        return total + "".join(f" + {left} * {right}" for left, right in pairs)
+    for left, right in pairs:
+        total = f"libm.fma({left}, {right}, {total})"
+    return total
+
+
+def _subtract_column(emitter: Emitter, lu: list, rhs: list, j: int, rows,
+                     fma: bool = False) -> None:
     """``rhs[r] -= rhs[j] * lu[r][j]`` for each row ``r`` of ``rows`` (an axpy)."""
     for r in rows:
         for c in range(len(rhs[r])):
-            emitter.emit(f"{rhs[r][c]} = {rhs[r][c]} - {rhs[j][c]} * {lu[r][j]}")
+            update = (f"libm.fma(-{rhs[j][c]}, {lu[r][j]}, {rhs[r][c]})" if fma
+                      else f"{rhs[r][c]} - {rhs[j][c]} * {lu[r][j]}")
+            emitter.emit(f"{rhs[r][c]} = {update}")
 
 
 def _smallest_normal(dtype) -> str:
@@ -314,23 +339,30 @@ def _entry(names, index: list) -> str:
 _exact: dict = {}
 
 
-def is_exact(n: int, dtype) -> bool:
-    """Whether ``solve`` written out gives the compiled ``np.linalg.solve``'s bits
-    for ``n x n`` systems of ``dtype`` on this machine: compared once per process,
-    on ``probe_systems(n, dtype)``, at first use, under Numba's compiler lock
-    (as ``libm.is_exact``)."""
+def exact_rounding(n: int, dtype) -> str | None:
+    """The first of ``ROUNDINGS`` in which ``solve`` written out gives the compiled
+    ``np.linalg.solve``'s bits for ``n x n`` systems of ``dtype`` on this machine,
+    or None: compared once per process, on ``probe_systems(n, dtype)``, at first
+    use, under Numba's compiler lock (as ``libm.is_exact``)."""
     key = (n, str(dtype))
     with global_compiler_lock:
         if key not in _exact:
-            try:
-                _exact[key] = _differences(*probe_systems(n, np.dtype(str(dtype)))) == 0
-            except Exception:  # noqa: BLE001 - a probe that cannot run finds no match
-                _exact[key] = False
+            _exact[key] = next((rounding for rounding in ROUNDINGS
+                                if _no_differences(n, dtype, rounding)), None)
         return _exact[key]
 
 
+def _no_differences(n: int, dtype, rounding: str) -> bool:
+    """Whether the probe finds no difference in ``rounding`` (a probe that cannot
+    run finds none the same)."""
+    try:
+        return _differences(*probe_systems(n, np.dtype(str(dtype))), rounding) == 0
+    except Exception:  # noqa: BLE001 - a probe that cannot run finds no match
+        return False
+
+
 def probe_systems(n: int, dtype: np.dtype, count: int = 1500):
-    """Systems ``(A, b)`` on which ``is_exact`` compares: ``count`` each of normal
+    """Systems ``(A, b)`` on which ``exact_rounding`` compares: ``count`` each of normal
     entries, small integers with signed zeros (ties for the pivot, exact zeros in
     the factors) and rows scaled by powers of ten up to the square root of the
     dtype's range; a fixed seed."""
@@ -344,31 +376,32 @@ def probe_systems(n: int, dtype: np.dtype, count: int = 1500):
     return np.ascontiguousarray(systems[..., :n]), np.ascontiguousarray(systems[..., n])
 
 
-def _differences(A: np.ndarray, b: np.ndarray) -> int:
-    """How many systems, of those LAPACK solves and the written-out code does not
-    hand over, get other bits written out than from LAPACK."""
+def _differences(A: np.ndarray, b: np.ndarray, rounding: str) -> int:
+    """How many systems, of those LAPACK solves and the written-out code (in
+    ``rounding``) does not hand over, get other bits written out than from LAPACK."""
     expected, solvable = _lapack_solutions(A, b)
     got = np.empty_like(b)
     status = np.empty(len(A), np.uint8)
-    _probe_kernel(A.shape[-1], A.dtype)(A, b, got, status)
+    _probe_kernel(A.shape[-1], A.dtype, rounding)(A, b, got, status)
     compared = solvable & (status == 0)
     return int(np.count_nonzero(np.any(_bits(got[compared]) != _bits(expected[compared]),
                                        axis=1)))
 
 
-def _probe_kernel(n: int, dtype: np.dtype):
-    """``solve_each(A, b, out, status)``: ``solve`` written out for each ``n x n``
-    system, compiled as a fused body is (the kernel's loads and stores around
-    the same lines)."""
+def _probe_kernel(n: int, dtype: np.dtype, rounding: str):
+    """``solve_each(A, b, out, status)``: ``solve`` written out in ``rounding`` for
+    each ``n x n`` system, compiled as a fused body is (the kernel's loads and
+    stores around the same lines)."""
     emitter = Emitter(set())
     numba_type = types.float64 if dtype == np.float64 else types.float32
     a = Array((n, n), (str(n),) * 2, numba_type, lambda index: f"A[i, {', '.join(index)}]")
     b = Array((n,), (str(n),), numba_type, lambda index: f"b[i, {index[0]}]")
-    x = _solved(emitter, a, b, n, None, finite=True)
+    x = _solved(emitter, a, b, n, None, finite=True, fma=rounding == FMA)
     body = emitter.lines + [f"out[i, {r}] = {x.element([str(r)])}" for r in range(n)]
     source = "\n".join([
         "import numpy as np",
         "from numba import njit",
+        "from numbavmap.lower import libm",
         "RAISED = 1",
         "@njit",
         "def solve_one(i, A, b, out):",

@@ -55,11 +55,12 @@ TRANSCENDENTAL = frozenset(
 #: (66, 32), (16, 8), (256, 128) and (3, 3) matrices): 4 ran 1.1-2.5x faster
 #: than 1, and as fast as or faster than 2 and 8.
 ROW_TERMS = 4
-#: Column counts of ``rows``' inner loop that keep their run-time bound: with a
+#: Column counts of ``rows``' inner loop that keep their run-time bound (as
+#: ``emit.KEEP_BOUND`` for elementwise loops, but its body is longer): with a
 #: literal one LLVM unrolls the loop completely and leaves it scalar. Measured on
 #: ``np.maximum(x @ W + b, 0)`` with W (64, m), AVX-512: m = 4-12 and 24-64 ran
 #: 1.3-2.3x faster with a literal bound, m = 16 and 20 1.2-1.7x slower, 128 the same.
-SCALAR_WHEN_LITERAL = range(16, 24)
+COLUMNS_KEEP_BOUND = range(16, 24)
 #: Whole-array reductions that accumulate element by element.
 FOLDS = {"sum": ("0", "{r} += {e}"), "prod": ("1", "{r} *= {e}"), "mean": ("0", "{r} += {e}"),
          "any": ("False", "{r} = {r} or bool({e})"), "all": ("True", "{r} = {r} and bool({e})")}
@@ -483,9 +484,9 @@ class Rules(Emitter):
 
 def column_bounds(right: Array) -> tuple:
     """The bounds of ``rows``' inner loop over the columns of ``right``: literals
-    where its shape is static, but for ``SCALAR_WHEN_LITERAL`` column counts."""
+    where its shape is static, but for ``COLUMNS_KEEP_BOUND`` column counts."""
     columns = right.shape[-1] if len(right.shape) > 1 else None
-    if isinstance(columns, numbers.Integral) and columns in SCALAR_WHEN_LITERAL:
+    if isinstance(columns, numbers.Integral) and columns in COLUMNS_KEEP_BOUND:
         return right.dims[1:]
     return literal_dims(right.shape[1:], right.dims[1:])
 
