@@ -196,15 +196,28 @@ def test_the_batch_reaches_exps_rescaled_case():
 
 @exact_here
 @pytest.mark.parametrize("region", sorted(regions(1)))
-def test_exp_common_is_exp_but_where_rescaled(region):
+def test_exp_common_is_exp_but_where_uncommon(region):
     x = regions(100_000)[region]
     common, full = np.empty_like(x), np.empty_like(x)
     _exp_common_loop(x, common)
     _libm_exp_loop(x, full)
-    flagged = np.array([libm.rescaled(v) for v in x[:2000]])
-    assert np.array_equal(flagged, (np.abs(x[:2000]) >= 512) & (np.abs(x[:2000]) < 1024))
-    ordinary = ~((np.abs(x) >= 512) & (np.abs(x) < 1024))
+    flagged = np.array([libm.uncommon(v) for v in x[:2000]])
+    with np.errstate(invalid="ignore"):
+        assert np.array_equal(flagged, ~(np.abs(x[:2000]) < 512))
+        ordinary = np.abs(x) < 512
     assert np.array_equal(common[ordinary].view(np.int64), full[ordinary].view(np.int64))
+
+
+@exact_here
+def test_exp_common_is_exp_where_x_is_tiny():
+    """Below ``2**-54`` ``exp`` returns ``1 + x``; ``exp_common`` has no such case."""
+    rng = np.random.default_rng(7)
+    x = np.ldexp(rng.uniform(0.5, 1.0, 200_000), rng.integers(-1074, -53, 200_000))
+    x = np.concatenate([x, -x, [0.0, -0.0, 2.0**-54, -(2.0**-54), 2.0**-53, -(2.0**-53)]])
+    common, full = np.empty_like(x), np.empty_like(x)
+    _exp_common_loop(x, common)
+    _libm_exp_loop(x, full)
+    assert np.array_equal(common.view(np.int64), full.view(np.int64))
 
 
 @njit(error_model="numpy")
@@ -213,13 +226,13 @@ def _exp_common_loop(x, out):
         out[j] = libm.exp_common(x[j])
 
 
-def test_writing_loops_run_exp_common_and_again_with_exp_where_rescaled():
+def test_writing_loops_run_exp_common_and_again_with_exp_where_uncommon():
     source = vmap(sigmoid).inspect_kernel(BATCH)
     if "libm." not in source:
         pytest.skip("libm.exp is not this C library's exp")
     assert "out_0[i, j0] = (1.0 / (1.0 + libm.exp_common((-x[i, j0]))))" in source
-    assert "rescaled_0 |= libm.rescaled((-x[i, j0]))" in source
-    assert "if rescaled_0:" in source
+    assert "uncommon_0 |= libm.uncommon((-x[i, j0]))" in source
+    assert "if uncommon_0:" in source
     assert "out_0[i, j0] = (1.0 / (1.0 + libm.exp((-x[i, j0]))))" in source
 
 
@@ -247,7 +260,7 @@ def running_exp_sum(x):
 
 @exact_here
 def test_a_scan_of_exp_is_not_run_twice():
-    """A scan's loop updates its running value: run again for a rescaled
+    """A scan's loop updates its running value: run again for an uncommon
     argument, it would add every term twice. It keeps ``libm.exp``, one pass."""
     x = np.array([[-600.0, 1.0, 2.0, 3.0], [0.0, 1.0, 2.0, 3.0], [700.0, -520.0, 1.0, 0.5]])
     mapped = vmap(running_exp_sum)

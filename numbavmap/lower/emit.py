@@ -167,16 +167,16 @@ class Emitter:
     def writing_loop(self, dims, statement) -> None:
         """``loop``, for loops that only write elements of arrays (so that running
         them twice writes the same). Where they call ``libm.exp``, they call
-        ``libm.exp_common`` instead, a third cheaper, and note whether any
-        argument is ``libm.rescaled``; if one is (``512 <= |x| < 1024``, rare),
-        the loops run again with ``libm.exp``, for its bits."""
+        ``libm.exp_common`` instead (no rescaling, no special cases), and note
+        whether any argument is ``libm.uncommon``; if one is (``|x| >= 512``,
+        infinite or NaN: rare), the loops run again with ``libm.exp``, for its bits."""
         lines: list[str] = []
         with self.capture(lines):
             self.loop(dims, statement)
         if not any(_EXP in line for line in lines):
             self.sink.extend(lines)
             return
-        flag = self.fresh("rescaled")
+        flag = self.fresh("uncommon")
         self.emit(f"{flag} = False")
         for line in lines:
             common = line.replace(_EXP, _EXP_COMMON)
@@ -184,9 +184,9 @@ class Emitter:
             arguments = exp_arguments(common)
             if arguments:
                 indent = common[:len(common) - len(common.lstrip())]
-                checks = " | ".join(f"libm.rescaled({argument})" for argument in arguments)
+                checks = " | ".join(f"libm.uncommon({argument})" for argument in arguments)
                 self.emit(f"{indent}{flag} |= {checks}")
-        self.indented(f"if {flag}:  # exp of 512 <= |x| < 1024: its full case", lines)
+        self.indented(f"if {flag}:  # exp of |x| >= 512, inf or NaN: its full case", lines)
 
     def reused(self, value: Array) -> Array:
         """An array read more than once: a heavy one is computed once into a

@@ -15,9 +15,10 @@ four elements at a time (``<4 x double>`` on AVX2) and gives the same bits.
 ``expf`` is glibc's ``expf`` likewise (a 32-entry table and a cubic, in
 float64, rounded once to float32).
 
-``exp_common`` is ``exp`` without its one costly case (``rescaled``:
-``512 <= |x| < 1024``); the emitter's ``writing_loop`` runs it, and runs the
-loop again with ``exp`` for an example where any argument is ``rescaled``.
+``exp_common`` is ``exp`` for ``|x| < 512`` only: no rescaling, no special
+cases (below ``2**-54`` its polynomial gives ``1 + x`` too); the emitter's
+``writing_loop`` runs it, and runs the loop again with ``exp`` for an example
+where any argument is ``uncommon`` (``|x| >= 512``, infinite or NaN).
 
 The same bits are a fact about the machine, not a promise: ``is_exact(name)``
 compares ``exp`` (or ``expf``) with the compiled ``np.exp`` on about 65,000
@@ -42,7 +43,7 @@ from numba.extending import intrinsic
 
 from .vecmath import _bits, _from_bits
 
-__all__ = ["exp", "exp_common", "expf", "fma", "is_exact", "rescaled"]
+__all__ = ["exp", "exp_common", "expf", "fma", "is_exact", "uncommon"]
 
 _FLAGS = dict(fastmath=False, error_model="numpy", forceinline=True, nogil=True)
 
@@ -136,19 +137,27 @@ def _edges(x, y):
 
 
 @njit(**_FLAGS)
-def rescaled(x):
-    """Whether ``512 <= |x| < 1024``: the one case ``exp_common`` leaves out."""
+def _rescaled(x):
+    """Whether ``512 <= |x| < 1024``, where 2**(k/128) needs rescaling."""
     return ((_bits(x) >> 52) & 0x7FF) == _TOP_SCALED
 
 
 @njit(**_FLAGS)
+def uncommon(x):
+    """Whether ``|x| >= 512``, or ``x`` is infinite or NaN: the cases ``exp_common``
+    leaves out."""
+    return ((_bits(x) >> 52) & 0x7FF) >= _TOP_SCALED
+
+
+@njit(**_FLAGS)
 def exp_common(x):
-    """``exp(x)`` for every ``x`` but ``rescaled(x)`` ones, a third cheaper: fused
-    loops run it, and run again with ``exp`` for an example where any argument
-    is ``rescaled``."""
+    """``exp(x)`` for every ``x`` but ``uncommon(x)`` ones, without ``exp``'s
+    rescaling and special-case selects: fused loops run it, and run again with
+    ``exp`` for an example where any argument is ``uncommon``. Where ``|x| < 2**-54``, ``r`` is ``x`` and ``tmp``
+    rounds to ``x``, so the result is ``1 + x`` rounded, as ``exp`` gives."""
     scale_bits, tmp = _reduced(x)
     scale = _from_bits(scale_bits)
-    return _edges(x, fma(scale, tmp, scale))
+    return fma(scale, tmp, scale)
 
 
 @njit(**_FLAGS)
@@ -157,7 +166,7 @@ def exp(x):
     scale_bits, tmp = _reduced(x)
     # 512 <= |x| < 1024: scale 2**(k/128) down by 2**1009 (x > 0) or up by 2**1022
     # (x < 0) so that its exponent fits, and the result back by as much at the end
-    scaled = rescaled(x)
+    scaled = _rescaled(x)
     rescale = np.int64(scaled & (x > 0.0)) * 1009 - np.int64(scaled & (x < 0.0)) * 1022
     scale = _from_bits(scale_bits - (rescale << 52))
     y = fma(scale, tmp, scale)
