@@ -153,8 +153,9 @@ def uncommon(x):
 def exp_common(x):
     """``exp(x)`` for every ``x`` but ``uncommon(x)`` ones, without ``exp``'s
     rescaling and special-case selects: fused loops run it, and run again with
-    ``exp`` for an example where any argument is ``uncommon``. Where ``|x| < 2**-54``, ``r`` is ``x`` and ``tmp``
-    rounds to ``x``, so the result is ``1 + x`` rounded, as ``exp`` gives."""
+    ``exp`` for an example where any argument is ``uncommon``. Where
+    ``|x| < 2**-54``, ``r`` is ``x`` and ``tmp`` rounds to ``x``, so the result
+    is ``1 + x`` rounded, as ``exp`` gives."""
     scale_bits, tmp = _reduced(x)
     scale = _from_bits(scale_bits)
     return fma(scale, tmp, scale)
