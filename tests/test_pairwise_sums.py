@@ -31,6 +31,14 @@ def emitted_sum(x: np.ndarray, runtime_size: bool = False):
     return np.asarray(namespace[total.expr])
 
 
+def emitted_source(size):
+    """The emitted source of a pairwise sum of ``size`` elements known when compiling."""
+    emitter = Emitter(set())
+    pairwise_sum(emitter, "sum", Array((size,), (str(size),), types.float64,
+                                       lambda index: f"x[{index[0]}]"), types.float64)
+    return "\n".join(emitter.lines)
+
+
 def samples(dtype, size, seed=0):
     """Values whose sums round differently in different orders."""
     rng = np.random.default_rng(seed + size)
@@ -74,13 +82,15 @@ def test_numpys_blocks_lie_one_or_two_levels_below_the_leftmost_path():
 
 def test_the_source_of_a_long_sum_does_not_grow_with_its_length():
     def length(size):
-        emitter = Emitter(set())
-        pairwise_sum(emitter, "sum", Array((size,), (str(size),), types.float64,
-                                           lambda index: f"x[{index[0]}]"), types.float64)
-        return len(emitter.lines)
+        return len(emitted_source(size).splitlines())
 
     assert length(1000) == length(1_000_000)
     assert length(100) < length(1000)
+
+
+def test_a_static_block_has_a_loop_for_leftover_elements_only_where_some_are_left():
+    assert "range(0, 64, 8)" in emitted_source(64) and "range(64, " not in emitted_source(64)
+    assert "range(0, 64, 8)" in emitted_source(67) and "range(64, 67)" in emitted_source(67)
 
 
 # Compiled kernels: one specialization per shape, so few shapes -----------------

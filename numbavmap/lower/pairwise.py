@@ -120,6 +120,8 @@ def _block(emitter: Emitter, value: Array, total: str, zero: str, first: str,
     while len(pairs) > 1:
         pairs = [f"({a} + {b})" for a, b in zip(pairs[::2], pairs[1::2])]
     emitter.emit(f"{total} = {pairs[0][1:-1]}")
+    if stop == last:  # a static count, a multiple of LANES: no elements left over
+        return
     index = emitter.fresh("k")
     _loop(emitter, index, f"range({stop}, {last})",
           lambda: [f"{total} += {flat(value, index)}"])
