@@ -296,7 +296,9 @@ def bar_chart(times, path, size):
     width = 0.8 / len(names)
     fig, ax = plt.subplots(figsize=(12, 5.5))
     colors = plt.get_cmap("tab10")
+    firsts = [name for name in names if _variant_of(name, names) is None]
     for j, name in enumerate(names):
+        base = _variant_of(name, names)
         xs = [i + (j - (len(names) - 1) / 2) * width for i in range(len(keys))]
         ys = [median(times[k].get(name)) for k in keys]
         pairs = [(x, y) for x, y in zip(xs, ys, strict=True) if isinstance(y, float)]
@@ -317,8 +319,8 @@ def bar_chart(times, path, size):
             ax.bar(
                 *zip(*pairs, strict=True),
                 width=width,
-                color=colors(j % 10),
-                hatch="//" if name in wl.PYTHON_LEVEL else None,
+                color=colors(firsts.index(base or name) % 10),
+                hatch="//" if name in wl.PYTHON_LEVEL else ".." if base else None,
                 label=name + (" (scaled)" if name in wl.PYTHON_LEVEL else ""),
             )
     ax.set_yscale("log")
@@ -330,6 +332,13 @@ def bar_chart(times, path, size):
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _variant_of(name, names):
+    """The implementation ``name`` is a variant of ("numbavmap" for "numbavmap
+    (fastmath=True)"), drawn in its colour with dots; None for the others."""
+    base = name.split(" (")[0]
+    return base if base != name and base in names else None
 
 
 def save(table, path):

@@ -176,6 +176,12 @@ def test_bar_chart(tmp_path):
     assert (tmp_path / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_variant_is_drawn_in_its_implementations_colour():
+    names = ["numbavmap", "jax", "jax (NumPy in/out)", "numbavmap (fastmath=True)", "hand (x)"]
+    assert [compare._variant_of(name, names) for name in names] == [
+        None, None, "jax", "numbavmap", None]
+
+
 def test_fmt_time_units():
     assert compare.fmt_time(2.5) == "2.5 s"
     assert compare.fmt_time(0.0123) == "12.3 ms"
