@@ -11,7 +11,7 @@ import pytest
 from asv_benchmarks import vecmath_accuracy as accuracy
 from asv_benchmarks import vecmath_speed
 from numbavmap import vmap
-from numbavmap.lower import vecmath
+from numbavmap.lower import libm, vecmath
 
 #: The documented bound, in float64 ulps, of every function over every region.
 BOUND = 1
@@ -56,7 +56,14 @@ def test_default_keeps_the_c_librarys_values():
     assert np.array_equal(f(x), np.stack([f.per_example(row) for row in x]))
 
 
-def test_fastmath_fuses_with_vecmath_within_the_bound():
+@pytest.fixture
+def without_exact_exp(monkeypatch):
+    """Where the C library's ``exp`` is not ``libm.exp`` (another C library), as
+    on a CUDA target, ``fastmath=True`` takes ``vecmath.exp``."""
+    monkeypatch.setattr(libm, "is_exact", lambda name: False)
+
+
+def test_fastmath_fuses_with_vecmath_within_the_bound(without_exact_exp):
     f = vmap(softmax, fastmath=True)
     x = np.random.default_rng(3).normal(0.0, 30.0, (50, 16))
     source = f.inspect_kernel(x)
@@ -66,28 +73,39 @@ def test_fastmath_fuses_with_vecmath_within_the_bound():
     assert np.allclose(f(x), want, rtol=1e-15, atol=0)
 
 
+def test_fastmath_takes_vecmath_for_log_and_tanh_and_libm_for_exp_where_exact():
+    source = vmap(transcendental, fastmath=True).inspect_kernel(np.ones((3, 4)))
+    assert "vecmath.log(" in source and "vecmath.tanh(" in source
+    if libm.is_exact("exp"):
+        assert "libm.exp" in source and "vecmath.exp(" not in source
+
+
 def sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
+def squash(x):
+    return np.tanh(x)
+
+
 def test_the_jit_entry_fuses_with_vecmath_under_fastmath_only():
     x = np.ones((3, 4))
-    assert "vecmath.exp(" in vmap(sigmoid, fastmath=True).inspect_jit_kernel(x)
-    assert "vecmath" not in vmap(sigmoid).inspect_jit_kernel(x)
+    assert "vecmath.tanh(" in vmap(squash, fastmath=True).inspect_jit_kernel(x)
+    assert "vecmath" not in vmap(squash).inspect_jit_kernel(x)
 
 
 def exp(x):
     return np.exp(x)
 
 
-def test_float32_is_computed_in_float64_and_stored_as_float32():
+def test_float32_is_computed_in_float64_and_stored_as_float32(without_exact_exp):
     f = vmap(exp, fastmath=True)
     x = np.linspace(-100.0, 80.0, 301, dtype=np.float32).reshape(7, 43)
     assert "np.float32(vecmath.exp(x[i, j0]))" in f.inspect_kernel(x)
-    got, libm = f(x), vmap(exp)(x)
+    got, c_library = f(x), vmap(exp)(x)
     assert got.dtype == np.float32
     assert np.array_equal(got, np.exp(x.astype(np.float64)).astype(np.float32))
-    float32_ulps = np.abs(got.view(np.int32).astype(np.int64) - libm.view(np.int32))
+    float32_ulps = np.abs(got.view(np.int32).astype(np.int64) - c_library.view(np.int32))
     assert float32_ulps.max() <= BOUND
 
 

@@ -571,18 +571,19 @@ class Fuser(Rules):
         return getattr(self, method)(*fixed, *values)
 
     def ufunc_call(self, name: str, args):
-        """How ``np.<name>`` of ``args`` combines their element expressions: the
-        same call; under ``approximate`` the vectorisable ``vecmath.<name>`` on a
-        float64 or float32 element (computed in float64, stored back); or for a
-        float64 or float32 ``np.exp`` on the CPU, ``libm.exp`` or ``libm.expf``:
-        the C library's bits, but vectorisable, where ``libm.is_exact``."""
+        """How ``np.<name>`` of ``args`` combines their element expressions: for a
+        float64 or float32 ``np.exp`` on the CPU, ``libm.exp`` or ``libm.expf``
+        where ``libm.is_exact`` (the C library's bits, vectorisable, and faster
+        than ``vecmath.exp``: under ``approximate`` too); else under
+        ``approximate`` the vectorisable ``vecmath.<name>`` on a float64 or
+        float32 element (computed in float64, stored back); else the same call."""
         element = scalar_type(args[0]) if len(args) == 1 else None
         floats = (types.float64, types.float32)
-        if self.approximate and name in vecmath.__all__ and element in floats:
-            return lambda e: cast(f"vecmath.{name}({e[0]})", types.float64, element)
         exact = {types.float64: "exp", types.float32: "expf"}.get(element)
         if name == "exp" and exact and self.host and libm.is_exact(exact):
             return lambda e: f"libm.{exact}({e[0]})"
+        if self.approximate and name in vecmath.__all__ and element in floats:
+            return lambda e: cast(f"vecmath.{name}({e[0]})", types.float64, element)
         return lambda e: f"np.{name}({', '.join(e)})"
 
     def _module(self, node):
