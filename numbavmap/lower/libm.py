@@ -127,9 +127,15 @@ def _reduced(x):
 
 
 @njit(**_FLAGS)
+def _top(x):
+    """The exponent field of ``x``: the ``_TOP_*`` bounds compare with it."""
+    return (_bits(x) >> 52) & 0x7FF
+
+
+@njit(**_FLAGS)
 def _edges(x, y):
     """``y``, or exp's value where ``x`` is tiny, huge, infinite or NaN."""
-    top = (_bits(x) >> 52) & 0x7FF
+    top = _top(x)
     huge = 0.0 if x < 0.0 else np.inf  # |x| >= 1024: underflow or overflow
     huge = 1.0 + x if (top == _TOP_NAN) & (x != -np.inf) else huge  # inf, NaN
     y = huge if top >= _TOP_HUGE else y
@@ -139,14 +145,14 @@ def _edges(x, y):
 @njit(**_FLAGS)
 def _rescaled(x):
     """Whether ``512 <= |x| < 1024``, where 2**(k/128) needs rescaling."""
-    return ((_bits(x) >> 52) & 0x7FF) == _TOP_SCALED
+    return _top(x) == _TOP_SCALED
 
 
 @njit(**_FLAGS)
 def uncommon(x):
     """Whether ``|x| >= 512``, or ``x`` is infinite or NaN: the cases ``exp_common``
     leaves out."""
-    return ((_bits(x) >> 52) & 0x7FF) >= _TOP_SCALED
+    return _top(x) >= _TOP_SCALED
 
 
 @njit(**_FLAGS)
